@@ -1,0 +1,29 @@
+/**
+ * The primary <-> worker protocol, in one place. Configuration itself never travels in these
+ * messages: it is in the shared tables; a message only says "there is news, read the tables".
+ */
+import type { SharedTables } from '../shm/layout.js';
+import type { WorkerSettings } from '../cli/settings.js';
+
+/** workerData of every worker thread. */
+export interface WorkerData {
+  readonly workerIndex: number;
+  readonly tables: SharedTables;
+  readonly settings: WorkerSettings;
+}
+
+export type PrimaryToWorker =
+  /** New batches are published; read the tables and acknowledge the version. */
+  | { readonly type: 'tables-changed'; readonly version: number }
+  /** Stop accepting, finish in-flight requests up to the deadline, then close the listen socket and exit. */
+  | { readonly type: 'drain'; readonly deadlineMs: number };
+
+export type WorkerToPrimary =
+  /** The worker listens on the port. */
+  | { readonly type: 'listening'; readonly port: number }
+  /** The worker applied the tables at this version (its caches match it). */
+  | { readonly type: 'applied'; readonly version: number; readonly routes: number }
+  /** Listening failed; the worker exits after sending this. */
+  | { readonly type: 'listen-failed'; readonly message: string }
+  /** Draining is complete; the listen socket is closed and the worker is about to exit. */
+  | { readonly type: 'drained'; readonly unfinished: number };

@@ -1,0 +1,15 @@
+/**
+ * pino JSON logs to stdout. Every thread writes straight to fd 1 (no hop through the primary);
+ * lines carry `thread` (primary or worker index) so one instance's log reads as one stream.
+ */
+import { pino, type Logger } from 'pino';
+import type { LogLevel } from '../cli/settings.js';
+
+export type { Logger };
+
+export function createLogger(level: LogLevel, thread: string | number): Logger {
+  return pino(
+    { level, base: { pid: process.pid, thread }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) } },
+    pino.destination({ dest: 1, sync: true }),
+  );
+}

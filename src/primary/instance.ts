@@ -1,0 +1,48 @@
+/**
+ * One gateway instance (one OS process): shared tables, the table writer, a configuration
+ * source, and the supervised worker threads. This is the primary thread's composition root.
+ */
+import { workerSettings, type Settings } from '../cli/settings.js';
+import { GatewayError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { allocateTables, type SharedTables } from '../shm/layout.js';
+import { TableWriter } from '../shm/table-writer.js';
+import { ConfigApplier } from './config-applier.js';
+import { FileSource } from './file-source.js';
+import { Supervisor } from './supervisor.js';
+
+export class Instance {
+  readonly tables: SharedTables;
+  readonly writer: TableWriter;
+  readonly supervisor: Supervisor;
+  readonly applier: ConfigApplier;
+  readonly #settings: Settings;
+  readonly #log: Logger;
+  #source: FileSource | null = null;
+
+  constructor(settings: Settings, log: Logger) {
+    this.#settings = settings;
+    this.#log = log;
+    this.tables = allocateTables({ routes: settings.maxRoutes, clusters: settings.maxClusters, destinations: settings.maxDestinations });
+    this.writer = new TableWriter(this.tables);
+    this.supervisor = new Supervisor({ workers: settings.workers, settings: workerSettings(settings), tables: this.tables, log });
+    this.applier = new ConfigApplier(this.writer, log, (version) => this.supervisor.notify(version));
+  }
+
+  /** Load the configuration, publish it, then start the workers (they come up with it). */
+  async start(): Promise<void> {
+    const source = new FileSource(this.#settings.configPath, this.applier, this.#log);
+    const loaded = await source.load();
+    if (!loaded.ok) throw new GatewayError('CONFIG_INVALID', `${this.#settings.configPath}:\n${loaded.message}`);
+    const outcome = this.applier.apply(loaded.config, `file:${this.#settings.configPath}`);
+    if (outcome.kind === 'rejected') throw new GatewayError('CONFIG_INVALID', outcome.reason);
+    await this.supervisor.start();
+    source.watch();
+    this.#source = source;
+  }
+
+  async stop(): Promise<void> {
+    this.#source?.close();
+    await this.supervisor.drain(this.#settings.drainTimeoutMs);
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Route compilation: everything about a route that does not depend on the request is worked
+ * out here, once per configuration change, never per request (path rewrites, header tables).
+ */
+import type { RouteConfig, TransformConfig } from '../config/types.js';
+
+export interface HeaderEdit {
+  /** Lower-case name. */
+  readonly name: string;
+  /** `set` replaces every copy, `append` adds one, `remove` drops every copy. */
+  readonly op: 'set' | 'append' | 'remove';
+  readonly value: string;
+}
+
+export interface CompiledRoute {
+  readonly id: string;
+  readonly clusterId: string;
+  readonly timeoutMs: number;
+  readonly maxRequestBodyBytes: number;
+  readonly upstreamHostFromDestination: boolean;
+  /** Rewrites the (normalised) request path; null when the route has no path transform. */
+  readonly rewritePath: ((path: string) => string) | null;
+  /** Request header names (lower-case) that transforms set or remove: client copies are dropped. */
+  readonly requestDrop: ReadonlySet<string> | null;
+  /** Request headers added after the client's (set and append). */
+  readonly requestAdd: readonly HeaderEdit[];
+  /** Response header names (lower-case) that transforms set or remove. */
+  readonly responseDrop: ReadonlySet<string> | null;
+  readonly responseAdd: readonly HeaderEdit[];
+  readonly authPolicy: string | null;
+}
+
+export const DEFAULT_TIMEOUT_MS = 30_000;
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
+
+export function compileRoute(route: RouteConfig): CompiledRoute {
+  const pathSteps: Array<(path: string) => string> = [];
+  const requestEdits: HeaderEdit[] = [];
+  const responseEdits: HeaderEdit[] = [];
+  for (const t of route.transforms ?? []) compileTransform(t, pathSteps, requestEdits, responseEdits);
+  return {
+    id: route.id,
+    clusterId: route.cluster,
+    timeoutMs: route.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+    maxRequestBodyBytes: route.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES,
+    upstreamHostFromDestination: route.upstreamHost === 'destination',
+    rewritePath: pathSteps.length === 0 ? null : pathSteps.length === 1 ? pathSteps[0] : (p) => pathSteps.reduce((acc, f) => f(acc), p),
+    ...headerPlan(requestEdits, 'requestDrop', 'requestAdd'),
+    ...headerPlan(responseEdits, 'responseDrop', 'responseAdd'),
+    authPolicy: route.authPolicy ?? null,
+  };
+}
+
+function headerPlan<D extends string, A extends string>(edits: readonly HeaderEdit[], dropKey: D, addKey: A):
+  Record<D, ReadonlySet<string> | null> & Record<A, readonly HeaderEdit[]> {
+  const drop = new Set(edits.filter((e) => e.op !== 'append').map((e) => e.name));
+  // A later set/remove of a name cancels earlier edits of that name.
+  const add: HeaderEdit[] = [];
+  for (const e of edits) {
+    if (e.op === 'remove' || e.op === 'set') for (let i = add.length - 1; i >= 0; i--) if (add[i].name === e.name) add.splice(i, 1);
+    if (e.op !== 'remove') add.push(e);
+  }
+  return { [dropKey]: drop.size ? drop : null, [addKey]: add } as Record<D, ReadonlySet<string> | null> & Record<A, readonly HeaderEdit[]>;
+}
+
+function compileTransform(t: TransformConfig, path: Array<(p: string) => string>, req: HeaderEdit[], res: HeaderEdit[]): void {
+  if ('pathRemovePrefix' in t) {
+    const prefix = trimTrailingSlash(t.pathRemovePrefix);
+    const lower = prefix.toLowerCase();
+    path.push((p) => {
+      // Only a whole-segment prefix is removed: /api removes from /api/x and /api, not /apix.
+      if (p.length >= prefix.length && p.slice(0, prefix.length).toLowerCase() === lower && (p.length === prefix.length || p[prefix.length] === '/')) {
+        const rest = p.slice(prefix.length);
+        return rest === '' ? '/' : rest;
+      }
+      return p;
+    });
+  } else if ('pathPrefix' in t) {
+    const prefix = trimTrailingSlash(t.pathPrefix);
+    path.push((p) => (p === '/' ? prefix || '/' : prefix + p));
+  } else if ('pathSet' in t) {
+    const value = t.pathSet;
+    path.push(() => value);
+  } else if ('requestHeaderRemove' in t) {
+    req.push({ name: t.requestHeaderRemove.toLowerCase(), op: 'remove', value: '' });
+  } else if ('responseHeaderRemove' in t) {
+    res.push({ name: t.responseHeaderRemove.toLowerCase(), op: 'remove', value: '' });
+  } else if ('requestHeader' in t) {
+    req.push('set' in t ? { name: t.requestHeader.toLowerCase(), op: 'set', value: t.set } : { name: t.requestHeader.toLowerCase(), op: 'append', value: t.append });
+  } else if ('responseHeader' in t) {
+    res.push('set' in t ? { name: t.responseHeader.toLowerCase(), op: 'set', value: t.set } : { name: t.responseHeader.toLowerCase(), op: 'append', value: t.append });
+  }
+}
+
+function trimTrailingSlash(p: string): string {
+  return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p === '/' ? '' : p;
+}

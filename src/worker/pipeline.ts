@@ -1,0 +1,513 @@
+/**
+ * The request pipeline of a worker: the hot path. Phases, in order:
+ *
+ *   1. read    copy what is needed from uWS's stack-allocated request, synchronously
+ *   2. route   normalise the path, match a route                    (404 ROUTE_NOT_FOUND, 400 BAD_PATH)
+ *   3. check   framing and body limit                                (400 BAD_REQUEST, 413 BODY_TOO_LARGE)
+ *   4. pick    a destination of the route's cluster (shared atomics) (503 NO_DESTINATION)
+ *   5. send    build the upstream head once, stream the body with backpressure
+ *   6. relay   the response head and body back, with backpressure    (502/504 UPSTREAM_*)
+ *   7. finish  release the in-flight count exactly once, access log
+ *
+ * A failure is a value (an ErrorCode) turned into a problem+json response; nothing here throws
+ * for a bad request or a bad upstream. Failures before the response started may be retried on
+ * another destination (idempotent methods, no request body, nothing received).
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { acquire, release, type PickContext } from '../balancing/index.js';
+import { ERRORS, problemBody, type ErrorCode } from '../errors.js';
+import type { Exchange, ForwardError, RequestBodyMode, ResponseHandler } from '../forwarder/types.js';
+import { normalizePath } from '../routing/route-table.js';
+import type { CompiledRoute } from '../transforms/compile.js';
+import { connectionListed, skipRequestHeader, skipResponseHeader } from '../transforms/headers.js';
+import type { ClusterEntry, DestinationEntry, WorkerState } from './state.js';
+
+export interface PipelineOptions {
+  readonly bodyIdleTimeoutMs: number;
+  readonly onAccess: ((entry: AccessEntry) => void) | null;
+}
+
+export interface AccessEntry {
+  readonly method: string;
+  readonly path: string;
+  readonly route: string | null;
+  readonly destination: string | null;
+  readonly status: number;
+  readonly code: ErrorCode | null;
+  readonly durationMs: number;
+}
+
+const PROBLEM_HEADERS = 'application/problem+json';
+
+// Scratch state for the synchronous phase 1: uWS calls back into these without a closure.
+let currentReq: HttpRequest | null = null;
+let scratch: string[] = [];
+function headerOf(lowerName: string): string | undefined {
+  const v = currentReq!.getHeader(lowerName);
+  return v === '' ? undefined : v;
+}
+function collectHeader(name: string, value: string): void {
+  scratch.push(name, value);
+}
+
+export class Pipeline {
+  readonly #state: WorkerState;
+  readonly #pick: PickContext;
+  readonly #options: PipelineOptions;
+  /** Requests whose response has not finished (for draining). */
+  inFlight = 0;
+
+  constructor(state: WorkerState, pick: PickContext, options: PipelineOptions) {
+    this.#state = state;
+    this.#pick = pick;
+    this.#options = options;
+  }
+
+  handle(res: HttpResponse, req: HttpRequest): void {
+    const started = performance.now();
+    const method = req.getCaseSensitiveMethod();
+    const rawPath = req.getUrl();
+    const query = req.getQuery();
+    if (!this.#state.ready) return respondProblem(res, 'NOT_READY', method);
+
+    const path = normalizePath(rawPath);
+    if (path === null) return respondProblem(res, 'BAD_PATH', method);
+    const host = req.getHeader('host');
+
+    currentReq = req;
+    const match = this.#state.routes.match(method, host, path, headerOf);
+    if (match === null) {
+      currentReq = null;
+      return respondProblem(res, 'ROUTE_NOT_FOUND', method);
+    }
+    const route = match.payload;
+
+    scratch = [];
+    req.forEach(collectHeader);
+    currentReq = null;
+    const headers = scratch;
+
+    const ctx = new RequestContext(this, res, method, path, query, host, route, headers, started);
+    ctx.start();
+  }
+
+  /** Phase 4: a destination of the cluster, or null (then the caller answers 503). */
+  pick(cluster: ClusterEntry, exclude: DestinationEntry | null): DestinationEntry | null {
+    const members = cluster.members;
+    const n = members.slots.length;
+    if (n === 0) return null;
+    let idx = cluster.policy.pick(members, this.#pick, true);
+    if (idx >= 0 && exclude !== null && cluster.destinations[idx] === exclude && n > 1) {
+      // A retry should land elsewhere: one more pick, then the next member in order.
+      idx = cluster.policy.pick(members, this.#pick, true);
+      if (idx >= 0 && cluster.destinations[idx] === exclude) idx = (idx + 1) % n;
+    }
+    if (idx < 0 && cluster.failOpen) idx = cluster.policy.pick(members, this.#pick, false);
+    return idx < 0 ? null : cluster.destinations[idx];
+  }
+
+  get state(): WorkerState {
+    return this.#state;
+  }
+
+  get destinationsView(): Int32Array {
+    return this.#pick.destinations;
+  }
+
+  get options(): PipelineOptions {
+    return this.#options;
+  }
+}
+
+/** Answer with a coded problem+json body (HEAD gets the head only). */
+export function respondProblem(res: HttpResponse, code: ErrorCode, method: string, extraHeaders?: readonly string[]): void {
+  const spec = ERRORS[code];
+  const body = problemBody(code);
+  res.cork(() => {
+    res.writeStatus(statusLine(spec.status));
+    res.writeHeader('content-type', PROBLEM_HEADERS);
+    if (extraHeaders) for (let i = 0; i < extraHeaders.length; i += 2) res.writeHeader(extraHeaders[i], extraHeaders[i + 1]);
+    if (method === 'HEAD') res.endWithoutBody(body.length);
+    else res.end(body);
+  });
+}
+
+const REASONS: Record<number, string> = {
+  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 206: 'Partial Content',
+  301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict',
+  413: 'Content Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+};
+const STATUS_LINES = new Map<number, string>();
+function statusLine(status: number, message?: string): string {
+  if (message) return `${status} ${message}`;
+  let line = STATUS_LINES.get(status);
+  if (line === undefined) STATUS_LINES.set(status, (line = `${status} ${REASONS[status] ?? ''}`.trimEnd()));
+  return line;
+}
+
+/**
+ * One request in flight. It is the forwarder's ResponseHandler, so the upstream path makes no
+ * closure per callback; the few uWS callbacks are bound once.
+ */
+class RequestContext implements ResponseHandler {
+  readonly #p: Pipeline;
+  readonly #res: HttpResponse;
+  readonly #method: string;
+  readonly #path: string;
+  readonly #query: string | undefined;
+  readonly #host: string;
+  readonly #route: CompiledRoute;
+  readonly #headers: string[];
+  readonly #started: number;
+
+  #cluster: ClusterEntry | null = null;
+  #destination: DestinationEntry | null = null;
+  #exchange: Exchange | null = null;
+  #head = '';
+  #bodyMode: RequestBodyMode = 'none';
+  #attempt = 0;
+  /** The client went away: never touch #res again. */
+  #aborted = false;
+  /** The response has been completed (or the connection closed). */
+  #done = false;
+  #released = true;
+
+  // Response relay state.
+  #status = 0;
+  #statusMessage = '';
+  #responseHeaders: string[] | null = null;
+  #headPending = false;
+  #hasBody = true;
+  /** Declared response length, or -1 when the upstream streams without Content-Length. */
+  #total = -1;
+  #sent = 0;
+  /** A chunk tryEnd could not write whole: the remainder is retried from onWritable. */
+  #stalled: Buffer | null = null;
+  #stalledOffset = 0;
+
+  // Request body state.
+  #bodyReceived = 0;
+  #bodyTooLarge = false;
+
+  constructor(p: Pipeline, res: HttpResponse, method: string, path: string, query: string | undefined,
+    host: string, route: CompiledRoute, headers: string[], started: number) {
+    this.#p = p;
+    this.#res = res;
+    this.#method = method;
+    this.#path = path;
+    this.#query = query;
+    this.#host = host;
+    this.#route = route;
+    this.#headers = headers;
+    this.#started = started;
+  }
+
+  start(): void {
+    const res = this.#res;
+    res.onAborted(() => this.#onClientAborted());
+    this.#p.inFlight++;
+
+    const cluster = this.#p.state.cluster(this.#route.clusterId);
+    if (!cluster || !cluster.live) return this.#fail('NO_DESTINATION');
+    this.#cluster = cluster;
+
+    // Phase 3: framing. uWS rejects Content-Length together with Transfer-Encoding; duplicate
+    // Content-Length values are ours to refuse (a smuggling shape).
+    let contentLength = -1;
+    let chunked = false;
+    const h = this.#headers;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i];
+      if (name === 'content-length') {
+        const v = h[i + 1].trim();
+        if (!/^\d{1,15}$/.test(v) || (contentLength >= 0 && Number(v) !== contentLength)) return this.#fail('BAD_REQUEST');
+        contentLength = Number(v);
+      } else if (name === 'transfer-encoding') {
+        chunked = true;
+      }
+    }
+    if (contentLength > this.#route.maxRequestBodyBytes) return this.#fail('BODY_TOO_LARGE');
+    this.#bodyMode = chunked ? 'chunked' : contentLength > 0 ? 'length' : 'none';
+    this.#head = this.#buildHead(contentLength, chunked);
+    if (this.#bodyMode !== 'none') res.onData((chunk, isLast) => this.#onClientData(chunk, isLast));
+    this.#send();
+  }
+
+  /** Phase 5: the upstream request head, built once and reused by retries. */
+  #buildHead(contentLength: number, chunked: boolean): string {
+    const route = this.#route;
+    const path = route.rewritePath ? route.rewritePath(this.#path) : this.#path;
+    let head = `${this.#method} ${path}${this.#query ? '?' + this.#query : ''} HTTP/1.1\r\n`;
+    const h = this.#headers;
+    let connectionDrop: string[] | null = null;
+    let forwardedFor = '';
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i] === 'connection') connectionDrop = connectionListed(h[i + 1]);
+      else if (h[i] === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${h[i + 1]}` : h[i + 1];
+    }
+    const drop = route.requestDrop;
+    for (let i = 0; i < h.length; i += 2) {
+      const name = h[i];
+      if (skipRequestHeader(name)) continue;
+      if (drop !== null && drop.has(name)) continue;
+      if (connectionDrop !== null && connectionDrop.includes(name)) continue;
+      head += `${name}: ${h[i + 1]}\r\n`;
+    }
+    for (const edit of route.requestAdd) head += `${edit.name}: ${edit.value}\r\n`;
+    const client = Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1');
+    head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${client}` : client}\r\n`;
+    head += 'x-forwarded-proto: http\r\n';
+    if (this.#host) head += `x-forwarded-host: ${this.#host}\r\n`;
+    if (chunked) head += 'transfer-encoding: chunked\r\n';
+    else if (contentLength > 0) head += `content-length: ${contentLength}\r\n`;
+    else if (contentLength === 0) head += 'content-length: 0\r\n';
+    return head;
+  }
+
+  #send(): void {
+    const cluster = this.#cluster!;
+    const dest = this.#p.pick(cluster, this.#destination);
+    if (dest === null) return this.#fail('NO_DESTINATION');
+    this.#destination = dest;
+    this.#attempt++;
+    acquire(this.#p.destinationsView, dest.slot);
+    this.#released = false;
+    const host = this.#route.upstreamHostFromDestination || !this.#host ? dest.authority : this.#host;
+    const opts = this.#p.options;
+    this.#exchange = dest.pool.request({
+      method: this.#method,
+      head: `${this.#head}host: ${host}\r\n\r\n`,
+      bodyMode: this.#bodyMode,
+      headTimeoutMs: this.#route.timeoutMs,
+      bodyIdleTimeoutMs: opts.bodyIdleTimeoutMs,
+    }, this);
+    if (this.#bodyMode !== 'none') this.#exchange.onDrain = () => { if (!this.#aborted) this.#res.resume(); };
+  }
+
+  #onClientData(chunk: ArrayBuffer, isLast: boolean): void {
+    if (this.#done || this.#bodyTooLarge) return;
+    this.#bodyReceived += chunk.byteLength;
+    if (this.#bodyReceived > this.#route.maxRequestBodyBytes) {
+      this.#bodyTooLarge = true;
+      this.#exchange?.abort();
+      this.#releaseDestination();
+      if (this.#status === 0) this.#fail('BODY_TOO_LARGE');
+      return;
+    }
+    const ex = this.#exchange;
+    if (ex === null) return;
+    // uWS neuters the ArrayBuffer when this callback returns: copy before handing it on.
+    const ok = chunk.byteLength === 0 ? true : ex.writeBody(Buffer.from(new Uint8Array(chunk)));
+    if (isLast) ex.endBody();
+    else if (!ok) this.#res.pause();
+  }
+
+  // ---- ResponseHandler (phase 6) ------------------------------------------------------
+
+  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean): void {
+    if (this.#aborted) return;
+    this.#status = statusCode;
+    this.#statusMessage = statusMessage;
+    this.#responseHeaders = headers;
+    this.#hasBody = hasBody && this.#method !== 'HEAD';
+    this.#total = -1;
+    let chunked = false;
+    for (let i = 0; i < headers.length; i += 2) {
+      const n = headers[i];
+      if (n.length === 14 && n.toLowerCase() === 'content-length') this.#total = Number(headers[i + 1]);
+      else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') chunked = true;
+    }
+    if (chunked) this.#total = -1;
+    this.#headPending = true;
+    // Head and first body bytes usually arrive in one read: write them in one cork. If no
+    // body follows within this read, the microtask flushes the head alone.
+    queueMicrotask(() => this.#flushHead());
+  }
+
+  #flushHead(): void {
+    if (!this.#headPending || this.#aborted) return;
+    if (!this.#hasBody) return; // HEAD/204/304: written by onEnd.
+    this.#res.cork(() => {
+      this.#writeHead();
+      if (this.#total === 0) {
+        this.#res.end();
+        this.#done = true;
+      }
+    });
+  }
+
+  #writeHead(): void {
+    this.#headPending = false;
+    const res = this.#res;
+    res.writeStatus(statusLine(this.#status, this.#statusMessage));
+    const h = this.#responseHeaders!;
+    const drop = this.#route.responseDrop;
+    let listed: string[] | null = null;
+    for (let i = 0; i < h.length; i += 2) {
+      if (h[i].length === 10 && h[i].toLowerCase() === 'connection') listed = connectionListed(h[i + 1]);
+    }
+    for (let i = 0; i < h.length; i += 2) {
+      const lower = h[i].toLowerCase();
+      if (skipResponseHeader(lower)) continue;
+      if (drop !== null && drop.has(lower)) continue;
+      if (listed !== null && listed.includes(lower)) continue;
+      const value = h[i + 1];
+      // Values are latin1-decoded bytes; write non-ASCII ones as the original bytes.
+      res.writeHeader(h[i], isAscii(value) ? value : Buffer.from(value, 'latin1'));
+    }
+    for (const edit of this.#route.responseAdd) res.writeHeader(edit.name, edit.value);
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#aborted || this.#done) return true;
+    const res = this.#res;
+    let ok = true;
+    res.cork(() => {
+      if (this.#headPending) {
+        this.#writeHead();
+        if (this.#total === chunk.length) {
+          // The whole body in one piece: one write for head and body.
+          res.end(chunk);
+          this.#sent = chunk.length;
+          this.#done = true;
+          return;
+        }
+      }
+      ok = this.#writeBody(chunk);
+    });
+    return ok;
+  }
+
+  #writeBody(chunk: Buffer): boolean {
+    const res = this.#res;
+    if (this.#total < 0) {
+      // Unknown length: uWS sends chunked and buffers what the socket cannot take yet.
+      const ok = res.write(chunk);
+      if (!ok) res.onWritable(() => this.#onWritable());
+      return ok;
+    }
+    const offset = res.getWriteOffset();
+    const [ok, done] = res.tryEnd(chunk, this.#total);
+    if (done) {
+      this.#done = true;
+      return true;
+    }
+    if (ok) return true;
+    this.#stalled = chunk;
+    this.#stalledOffset = offset;
+    res.onWritable((off) => this.#onWritableTryEnd(off));
+    return false;
+  }
+
+  #onWritable(): boolean {
+    if (this.#aborted || this.#done) return true;
+    this.#exchange?.resume();
+    return true;
+  }
+
+  #onWritableTryEnd(offset: number): boolean {
+    if (this.#aborted || this.#done || this.#stalled === null) return true;
+    const rest = this.#stalled.subarray(offset - this.#stalledOffset);
+    const [ok, done] = this.#res.tryEnd(rest, this.#total);
+    if (done) {
+      this.#done = true;
+      this.#stalled = null;
+      return true;
+    }
+    if (ok) {
+      this.#stalled = null;
+      this.#exchange?.resume();
+    }
+    return ok;
+  }
+
+  onEnd(_trailers: string[] | null): void {
+    this.#releaseDestination();
+    this.#exchange = null;
+    if (this.#aborted) return this.#finish(this.#status);
+    if (!this.#done) {
+      const res = this.#res;
+      res.cork(() => {
+        if (this.#headPending) this.#writeHead();
+        if (!this.#hasBody) {
+          // HEAD, 204, 304: uWS's end() would add a body or Content-Length: 0.
+          if (this.#method === 'HEAD' && this.#total >= 0 && this.#status !== 204 && this.#status !== 304) res.endWithoutBody(this.#total);
+          else res.endWithoutBody();
+        } else if (this.#total < 0) {
+          res.end();
+        } else if (this.#stalled === null) {
+          res.end();
+        }
+      });
+      // A stalled tryEnd still owns the tail of the body: #onWritableTryEnd completes it.
+      if (this.#stalled === null) this.#done = true;
+    }
+    this.#finish(this.#status);
+  }
+
+  onError(error: ForwardError): void {
+    this.#releaseDestination();
+    this.#exchange = null;
+    if (this.#aborted) return this.#finish(499);
+    if (error.responseStarted || this.#status !== 0) {
+      // Part of the response is out: the only honest signal left is to cut the connection.
+      this.#done = true;
+      this.#res.close();
+      return this.#finish(502, error.code);
+    }
+    const cluster = this.#cluster!;
+    if (error.retryable && this.#bodyMode === 'none' && this.#attempt < cluster.attempts && cluster.retryMethods.has(this.#method)) {
+      return this.#send();
+    }
+    this.#fail(error.code);
+  }
+
+  // ---- endings --------------------------------------------------------------------------
+
+  #fail(code: ErrorCode): void {
+    this.#releaseDestination();
+    if (!this.#aborted && !this.#done) {
+      this.#done = true;
+      respondProblem(this.#res, code, this.#method);
+    }
+    this.#finish(ERRORS[code].status, code);
+  }
+
+  #onClientAborted(): void {
+    this.#aborted = true;
+    const ex = this.#exchange;
+    this.#exchange = null;
+    if (ex !== null) ex.abort();
+    this.#releaseDestination();
+    if (!this.#done) {
+      this.#done = true;
+      this.#finish(499);
+    }
+  }
+
+  #releaseDestination(): void {
+    if (this.#released) return;
+    this.#released = true;
+    release(this.#p.destinationsView, this.#destination!.slot);
+  }
+
+  #finished = false;
+  #finish(status: number, code: ErrorCode | null = null): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#p.inFlight--;
+    const log = this.#p.options.onAccess;
+    if (log !== null) {
+      log({
+        method: this.#method, path: this.#path, route: this.#route.id, destination: this.#destination?.id ?? null,
+        status, code, durationMs: Math.round((performance.now() - this.#started) * 1000) / 1000,
+      });
+    }
+  }
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
+}

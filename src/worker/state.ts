@@ -1,0 +1,214 @@
+/**
+ * A worker's compiled view of the shared tables: the route table, the clusters with their
+ * members, and one upstream pool per destination. Everything here is a cache derived from the
+ * tables and updated by the same patches (TableReader batches); live state (health, in-flight
+ * counts, cursors) is never copied: pickers read it from shared memory on every request.
+ *
+ * `apply` runs synchronously in one task: a request handled before it sees the old batch,
+ * one handled after sees the new one, never a mix.
+ */
+import { policyByIndex, smoothWeightedOrder, type BalancingPolicy, type ClusterMembers } from '../balancing/index.js';
+import type { ClusterConfig, HttpMethod } from '../config/types.js';
+import type { UpstreamPool, UpstreamPoolOptions } from '../forwarder/types.js';
+import { RouteTable } from '../routing/route-table.js';
+import type { ClusterRow, DestinationRow, RouteRow, TableBatch } from '../shm/table-reader.js';
+import { compileRoute, type CompiledRoute } from '../transforms/compile.js';
+
+export interface DestinationEntry {
+  readonly slot: number;
+  readonly id: string;
+  readonly address: string;
+  /** `host:port`, sent as Host when a route asks for the destination's authority. */
+  readonly authority: string;
+  readonly pool: UpstreamPool;
+  row: DestinationRow;
+}
+
+const DEFAULT_RETRY_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
+
+export interface ClusterEntry {
+  readonly id: string;
+  slot: number;
+  config: Omit<ClusterConfig, 'destinations'>;
+  policy: BalancingPolicy;
+  members: ClusterMembers;
+  /** Index-aligned with members.slots. */
+  destinations: DestinationEntry[];
+  failOpen: boolean;
+  attempts: number;
+  retryMethods: ReadonlySet<string>;
+  /** False once the cluster is deleted (a route still holding it then finds no destination). */
+  live: boolean;
+}
+
+export type PoolFactory = (host: string, port: number, options: UpstreamPoolOptions) => UpstreamPool;
+
+export class WorkerState {
+  readonly routes = new RouteTable<CompiledRoute>();
+  readonly #clustersBySlot = new Map<number, ClusterEntry>();
+  readonly #clustersById = new Map<string, ClusterEntry>();
+  readonly #destinations = new Map<number, DestinationEntry>();
+  /** Destinations by the slot of their cluster row, so a cluster rebuild touches only its own. */
+  readonly #destinationsByCluster = new Map<number, Set<DestinationEntry>>();
+  readonly #routeIdBySlot = new Map<number, string>();
+  readonly #poolFactory: PoolFactory;
+  readonly #poolOptions: UpstreamPoolOptions;
+  #version = -1;
+
+  constructor(poolFactory: PoolFactory, poolOptions: UpstreamPoolOptions) {
+    this.#poolFactory = poolFactory;
+    this.#poolOptions = poolOptions;
+  }
+
+  /** Version of the last applied batch; -1 before the first. */
+  get version(): number {
+    return this.#version;
+  }
+
+  get ready(): boolean {
+    return this.#version >= 0;
+  }
+
+  cluster(id: string): ClusterEntry | undefined {
+    return this.#clustersById.get(id);
+  }
+
+  clusters(): IterableIterator<ClusterEntry> {
+    return this.#clustersById.values();
+  }
+
+  apply(batch: TableBatch): void {
+    const touched = new Set<ClusterEntry>();
+    if (batch.full) this.#dropAbsent(batch);
+
+    for (const [slot, row] of batch.clusters) {
+      if (row) this.#upsertCluster(slot, row, touched);
+    }
+    for (const [slot, row] of batch.destinations) {
+      this.#applyDestination(slot, row, touched);
+    }
+    for (const [slot, row] of batch.routes) {
+      if (row) this.#upsertRoute(row);
+      else this.#removeRoute(slot);
+    }
+    for (const [slot, row] of batch.clusters) {
+      if (!row) this.#removeCluster(slot);
+    }
+    for (const cluster of touched) if (cluster.live) this.#rebuildMembers(cluster);
+    this.#version = batch.version;
+  }
+
+  /** Close every upstream pool (shutdown). */
+  close(): void {
+    for (const d of this.#destinations.values()) d.pool.close();
+  }
+
+  #dropAbsent(batch: TableBatch): void {
+    for (const slot of [...this.#routeIdBySlot.keys()]) if (!batch.routes.has(slot)) this.#removeRoute(slot);
+    for (const slot of [...this.#destinations.keys()]) if (!batch.destinations.has(slot)) this.#applyDestination(slot, null, new Set());
+    for (const slot of [...this.#clustersBySlot.keys()]) if (!batch.clusters.has(slot)) this.#removeCluster(slot);
+  }
+
+  #upsertCluster(slot: number, row: ClusterRow, touched: Set<ClusterEntry>): void {
+    const id = row.config.id;
+    // The slot may have been freed and reused by another cluster within the batches read.
+    const occupant = this.#clustersBySlot.get(slot);
+    if (occupant && occupant.id !== id) this.#removeCluster(slot);
+    let entry = this.#clustersById.get(id);
+    if (entry && entry.slot !== slot) this.#clustersBySlot.delete(entry.slot);
+    const attempts = row.config.retry?.attempts ?? 2;
+    const retryMethods = new Set<string>(row.config.retry?.methods ?? DEFAULT_RETRY_METHODS);
+    if (!entry) {
+      entry = {
+        id, slot, config: row.config, policy: policyByIndex(row.policy),
+        members: { clusterSlot: slot, slots: new Int32Array(0), weightedOrder: null },
+        destinations: [], failOpen: row.config.whenAllDown === 'fail-open', attempts, retryMethods, live: true,
+      };
+      this.#clustersById.set(id, entry);
+    } else {
+      entry.slot = slot;
+      entry.config = row.config;
+      entry.policy = policyByIndex(row.policy);
+      entry.failOpen = row.config.whenAllDown === 'fail-open';
+      entry.attempts = attempts;
+      entry.retryMethods = retryMethods;
+      entry.live = true;
+    }
+    this.#clustersBySlot.set(slot, entry);
+    touched.add(entry);
+  }
+
+  #removeCluster(slot: number): void {
+    const entry = this.#clustersBySlot.get(slot);
+    if (!entry) return;
+    this.#clustersBySlot.delete(slot);
+    this.#destinationsByCluster.delete(slot);
+    if (this.#clustersById.get(entry.id) === entry) this.#clustersById.delete(entry.id);
+    entry.live = false;
+    entry.destinations = [];
+    entry.members = { clusterSlot: slot, slots: new Int32Array(0), weightedOrder: null };
+  }
+
+  #applyDestination(slot: number, row: DestinationRow | null, touched: Set<ClusterEntry>): void {
+    const old = this.#destinations.get(slot);
+    if (old) {
+      const oldCluster = this.#clustersBySlot.get(old.row.clusterSlot);
+      if (oldCluster) touched.add(oldCluster);
+    }
+    if (old) this.#destinationsByCluster.get(old.row.clusterSlot)?.delete(old);
+    if (!row) {
+      if (old) {
+        old.pool.close();
+        this.#destinations.delete(slot);
+      }
+      return;
+    }
+    let entry: DestinationEntry;
+    if (old && old.address === row.address && old.id === row.id) {
+      old.row = row;
+      entry = old;
+    } else {
+      old?.pool.close();
+      const url = new URL(row.address);
+      const port = url.port ? Number(url.port) : 80;
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      entry = {
+        slot, id: row.id, address: row.address, authority: url.host, row,
+        pool: this.#poolFactory(host, port, this.#poolOptions),
+      };
+      this.#destinations.set(slot, entry);
+    }
+    let set = this.#destinationsByCluster.get(row.clusterSlot);
+    if (!set) this.#destinationsByCluster.set(row.clusterSlot, (set = new Set()));
+    set.add(entry);
+    const cluster = this.#clustersBySlot.get(row.clusterSlot);
+    if (cluster) touched.add(cluster);
+  }
+
+  #rebuildMembers(cluster: ClusterEntry): void {
+    const members = [...(this.#destinationsByCluster.get(cluster.slot) ?? [])]
+      .sort((a, b) => a.row.ordinal - b.row.ordinal);
+    cluster.destinations = members;
+    const slots = Int32Array.from(members, (d) => d.slot);
+    const weighted = cluster.config.loadBalancing === 'weighted-round-robin';
+    cluster.members = {
+      clusterSlot: cluster.slot,
+      slots,
+      weightedOrder: weighted ? smoothWeightedOrder(members.map((d) => d.row.weight)) : null,
+    };
+  }
+
+  #upsertRoute(row: RouteRow): void {
+    const previousId = this.#routeIdBySlot.get(row.slot);
+    if (previousId !== undefined && previousId !== row.config.id) this.routes.remove(previousId);
+    this.routes.upsert(row.config, compileRoute(row.config));
+    this.#routeIdBySlot.set(row.slot, row.config.id);
+  }
+
+  #removeRoute(slot: number): void {
+    const id = this.#routeIdBySlot.get(slot);
+    if (id === undefined) return;
+    this.#routeIdBySlot.delete(slot);
+    this.routes.remove(id);
+  }
+}

@@ -1,0 +1,154 @@
+import { describe, expect, it } from 'vitest';
+import type { ClusterConfig, RouteConfig } from '../../src/config/types.js';
+import {
+  allocateTables, HEALTH_DOWN, HEALTH_UP, kDestHealth, kDestInFlight, kDestStride, kLogCapacity, kSeq, TableViews,
+} from '../../src/shm/layout.js';
+import { TableReader } from '../../src/shm/table-reader.js';
+import { TableCapacityError, TableWriter, type TableChange } from '../../src/shm/table-writer.js';
+
+const small = { routes: 64, clusters: 8, destinations: 16 };
+
+function route(id: string, cluster = 'c1', path = `/${id}`): RouteConfig {
+  return { id, cluster, match: { path } };
+}
+function cluster(id: string, dests: Array<[string, number?]>): ClusterConfig {
+  return { id, destinations: dests.map(([d, w]) => ({ id: d, address: `http://127.0.0.1:${9000 + d.length}`, ...(w ? { weight: w } : {}) })) };
+}
+function change(partial: Partial<TableChange>): TableChange {
+  return { upsertRoutes: [], deleteRoutes: [], upsertClusters: [], deleteClusters: [], ...partial };
+}
+
+describe('shared tables', () => {
+  it('poll_returnsFullSnapshot_onFirstRead', () => {
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a'], ['b', 3]])], upsertRoutes: [route('r1'), route('r2')] }), 1);
+    const batch = new TableReader(tables).poll()!;
+    expect(batch.full).toBe(true);
+    expect(batch.version).toBe(1);
+    expect([...batch.routes.values()].map((r) => r!.config.id).sort()).toEqual(['r1', 'r2']);
+    expect([...batch.clusters.values()].map((c) => c!.config.id)).toEqual(['c1']);
+    const dests = [...batch.destinations.values()].map((d) => [d!.id, d!.weight, d!.ordinal]);
+    expect(dests.sort()).toEqual([['a', 1, 0], ['b', 3, 1]]);
+  });
+
+  it('poll_returnsOnlyChangedRows_afterAnIncrementalBatch', () => {
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    const routes = Array.from({ length: 40 }, (_, i) => route(`r${i}`));
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: routes }), 1);
+    const reader = new TableReader(tables);
+    reader.poll();
+    writer.apply(change({ upsertRoutes: [route('r7', 'c1', '/seven')], deleteRoutes: ['r8'] }), 2);
+    const batch = reader.poll()!;
+    expect(batch.full).toBe(false);
+    expect(batch.version).toBe(2);
+    expect(batch.clusters.size).toBe(0);
+    expect(batch.destinations.size).toBe(0);
+    const rows = [...batch.routes.values()];
+    expect(rows).toHaveLength(2);
+    expect(rows.filter((r) => r === null)).toHaveLength(1);
+    expect(rows.find((r) => r !== null)!.config.match.path).toBe('/seven');
+  });
+
+  it('poll_returnsNull_whileTheWriterIsMidBatch', () => {
+    const tables = allocateTables(small);
+    const reader = new TableReader(tables);
+    const control = new TableViews(tables).control;
+    Atomics.add(control, kSeq, 1);
+    expect(reader.poll()).toBeNull();
+    Atomics.add(control, kSeq, 1);
+    expect(reader.poll()).not.toBeNull();
+  });
+
+  it('apply_writesNothing_whenTheBatchDoesNotFit', () => {
+    const tables = allocateTables({ routes: 4, clusters: 2, destinations: 4 });
+    const writer = new TableWriter(tables);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: [route('r1')] }), 1);
+    const reader = new TableReader(tables);
+    reader.poll();
+    const tooMany = Array.from({ length: 5 }, (_, i) => route(`x${i}`));
+    expect(() => writer.apply(change({ upsertRoutes: tooMany }), 2)).toThrow(TableCapacityError);
+    expect(writer.publishedVersion).toBe(1);
+    expect(reader.hasNews()).toBe(false);
+    // Slots were not leaked by the failed attempt: a batch that fits still goes in.
+    writer.apply(change({ upsertRoutes: tooMany.slice(0, 3) }), 2);
+    expect(reader.poll()!.routes.size).toBe(3);
+  });
+
+  it('apply_rejectsARowLargerThanItsSlot_andWritesNothing', () => {
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    const huge: RouteConfig = { id: 'big', cluster: 'c1', match: { path: '/big', headers: [{ name: 'x', values: ['v'.repeat(4000)] }] } };
+    expect(() => writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: [huge] }), 1)).toThrow(/holds at most/);
+    expect(new TableReader(tables).poll()!.clusters.size).toBe(0);
+  });
+
+  it('clusterUpsert_keepsDestinationSlotsAndHealth_whenDestinationsStay', () => {
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a'], ['b']])] }), 1);
+    const slotA = writer.destinationSlot('c1', 'a')!;
+    writer.setHealth(slotA, false);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a', 5], ['b'], ['c']])] }), 2);
+    expect(writer.destinationSlot('c1', 'a')).toBe(slotA);
+    const views = new TableViews(tables);
+    expect(views.destinations[slotA * kDestStride + kDestHealth]).toBe(HEALTH_DOWN);
+    const slotC = writer.destinationSlot('c1', 'c')!;
+    expect(views.destinations[slotC * kDestStride + kDestHealth]).toBe(HEALTH_UP);
+  });
+
+  it('removedDestination_freesItsSlot_andReaderSeesItGone', () => {
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a'], ['b']])] }), 1);
+    const reader = new TableReader(tables);
+    reader.poll();
+    const slotB = writer.destinationSlot('c1', 'b')!;
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a']])] }), 2);
+    expect(writer.destinationSlot('c1', 'b')).toBeUndefined();
+    expect(reader.poll()!.destinations.get(slotB)).toBeNull();
+  });
+
+  it('reusedSlot_keepsTheInFlightCountOfTheOldOccupant', () => {
+    // Requests still running on a removed destination release their count later; resetting
+    // it on reuse would drive the new occupant's count negative.
+    const tables = allocateTables({ routes: 4, clusters: 2, destinations: 1 });
+    const writer = new TableWriter(tables);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a']])] }), 1);
+    const views = new TableViews(tables);
+    const slot = writer.destinationSlot('c1', 'a')!;
+    Atomics.add(views.destinations, slot * kDestStride + kDestInFlight, 2);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['z']])] }), 2);
+    expect(writer.destinationSlot('c1', 'z')).toBe(slot);
+    expect(views.destinations[slot * kDestStride + kDestInFlight]).toBe(2);
+  });
+
+  it('reader_fallsBackToAFullSnapshot_whenItFellBehindThePatchLog', () => {
+    const tables = allocateTables({ routes: 4, clusters: 2, destinations: 2 });
+    const writer = new TableWriter(tables);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: [route('r1')] }), 1);
+    const reader = new TableReader(tables);
+    reader.poll();
+    let v = 1;
+    // Each batch writes one record; overflow the ring.
+    for (let i = 0; i <= kLogCapacity; i++) writer.apply(change({ upsertRoutes: [route('r1', 'c1', `/p${i}`)] }), ++v);
+    const batch = reader.poll()!;
+    expect(batch.full).toBe(true);
+    expect(batch.routes.size).toBe(1);
+    expect([...batch.routes.values()][0]!.config.match.path).toBe(`/p${kLogCapacity}`);
+  });
+
+  it('deleteCluster_removesItsDestinations', () => {
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a']]), cluster('c2', [['b']])] }), 1);
+    const reader = new TableReader(tables);
+    reader.poll();
+    writer.apply(change({ deleteClusters: ['c2'] }), 2);
+    const batch = reader.poll()!;
+    expect([...batch.clusters.values()]).toEqual([null]);
+    expect([...batch.destinations.values()]).toEqual([null]);
+    expect(writer.destinationSlot('c2', 'b')).toBeUndefined();
+  });
+});
