@@ -1,0 +1,219 @@
+/**
+ * The shape of a `GatewayConfig` (see ./types.ts) as one JSON Schema, written with TypeBox.
+ *
+ * This schema is used twice:
+ * - compiled once by ajv in ./shape.ts to check the structure of every configuration, and
+ * - rendered to `schema/gateway.schema.json` (by `scripts/gen-schema.mjs`) so that editors
+ *   complete and check configuration files. A test fails when that file is out of date.
+ *
+ * It deliberately checks only structure, types, ranges and simple patterns. Rules that need
+ * more than one field, or messages that a regular expression cannot give (path templates,
+ * host patterns, destination addresses, transform combinations, cross references), live in
+ * ./validate.ts. Every object is closed: an unknown field is an error, because a misspelt
+ * optional field would otherwise be silently ignored.
+ */
+import { Type, type SchemaOptions, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { HTTP_METHODS, LOAD_BALANCING_POLICIES } from './types.js';
+
+/** Route, cluster, destination and auth policy ids: safe in URLs, metric labels and Redis keys. */
+export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
+
+/** An HTTP field name: RFC 7230 `token` (`tchar` = ALPHA / DIGIT / ``!#$%&'*+-.^_`|~``). */
+export const HEADER_NAME_PATTERN = "^[!#$%&'*+.^_`|~0-9A-Za-z-]+$";
+
+/** Numeric bounds, shared with the documentation and the tests. */
+export const LIMITS = {
+  timeoutMs: { minimum: 1, maximum: 3_600_000 },
+  maxRequestBodyBytes: { minimum: 0, maximum: 2 ** 40 },
+  /** `order` is stored in an Int32 column of the shared route table. */
+  order: { minimum: -(2 ** 31), maximum: 2 ** 31 - 1 },
+  weight: { minimum: 1, maximum: 10_000 },
+  retryAttempts: { minimum: 1, maximum: 10 },
+} as const;
+
+/** The draft whose keywords this schema uses; ajv's default class speaks the same draft. */
+export const JSON_SCHEMA_DIALECT = 'http://json-schema.org/draft-07/schema#';
+
+const closed = { additionalProperties: false } as const;
+
+/**
+ * A string restricted to a list of values. A plain `enum` (rather than TypeBox's union of
+ * literals, an `anyOf`) gives one readable error that can list the allowed values.
+ */
+function StringEnum<const T extends readonly string[]>(values: T, options: SchemaOptions = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ ...options, type: 'string', enum: [...values] });
+}
+
+function Id(description: string): TSchema {
+  return Type.String({
+    pattern: ID_PATTERN,
+    // Not a JSON Schema keyword: VS Code's JSON and YAML language services show it, and
+    // ./shape.ts uses it for ajv's `pattern` errors.
+    patternErrorMessage:
+      'must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit',
+    description,
+  });
+}
+
+const HeaderName = (description: string): TSchema =>
+  Type.String({
+    pattern: HEADER_NAME_PATTERN,
+    patternErrorMessage: 'must be a valid HTTP header name (letters, digits and !#$%&\'*+-.^_`|~)',
+    description,
+  });
+
+const MethodName = Type.String({
+  description: `An HTTP method, case-insensitive: ${HTTP_METHODS.join(', ')}.`,
+  examples: ['GET', 'POST'],
+});
+
+const Integer = (range: { readonly minimum: number; readonly maximum: number }, description: string): TSchema =>
+  Type.Integer({ minimum: range.minimum, maximum: range.maximum, description });
+
+export const HeaderMatchSchema = Type.Object(
+  {
+    name: HeaderName('The header that must be present.'),
+    values: Type.Optional(
+      Type.Array(Type.String(), {
+        minItems: 1,
+        description: 'When given, the header must equal one of these values (case-insensitively). Omit to require presence only.',
+      }),
+    ),
+  },
+  closed,
+);
+
+export const RouteMatchSchema = Type.Object(
+  {
+    path: Type.String({
+      description:
+        'Path template: starts with "/"; `{name}` matches one segment, `{**name}` (last segment only) matches the rest.',
+      examples: ['/', '/users/{id}', '/static/{**rest}'],
+    }),
+    methods: Type.Optional(
+      Type.Array(MethodName, { minItems: 1, description: 'Methods this route accepts; omit for any method.' }),
+    ),
+    hosts: Type.Optional(
+      Type.Array(Type.String({ examples: ['api.example.com', '*.example.com'] }), {
+        minItems: 1,
+        description: 'Host names (no port) or `*.suffix` wildcards; omit for any host.',
+      }),
+    ),
+    headers: Type.Optional(
+      Type.Array(HeaderMatchSchema, { minItems: 1, description: 'Headers that must all be present (and match).' }),
+    ),
+  },
+  closed,
+);
+
+const PathValue = (description: string): TSchema => Type.String({ pattern: '^/', patternErrorMessage: 'must start with "/"', description });
+const HeaderValue = Type.String({ description: 'A header value (no CR, LF or NUL).' });
+
+/**
+ * The transform union, one closed object per kind. Editors use it as is; ./validate.ts does
+ * not report ajv's errors for it (an `anyOf` of nine objects yields dozens of unhelpful ones)
+ * and checks transforms itself, in ./transforms-check.ts.
+ */
+export const TransformSchema = Type.Union([
+  Type.Object({ pathRemovePrefix: PathValue('Remove this prefix from the request path, when present.') }, closed),
+  Type.Object({ pathPrefix: PathValue('Prepend this prefix to the request path.') }, closed),
+  Type.Object({ pathSet: PathValue('Replace the request path with this value.') }, closed),
+  Type.Object({ requestHeader: HeaderName('Request header to set.'), set: HeaderValue }, closed),
+  Type.Object({ requestHeader: HeaderName('Request header to append to.'), append: HeaderValue }, closed),
+  Type.Object({ requestHeaderRemove: HeaderName('Request header to remove.') }, closed),
+  Type.Object({ responseHeader: HeaderName('Response header to set.'), set: HeaderValue }, closed),
+  Type.Object({ responseHeader: HeaderName('Response header to append to.'), append: HeaderValue }, closed),
+  Type.Object({ responseHeaderRemove: HeaderName('Response header to remove.') }, closed),
+]);
+
+export const RouteSchema = Type.Object(
+  {
+    id: Id('Unique route id.'),
+    cluster: Id('Id of the cluster that serves this route.'),
+    order: Type.Optional(
+      Integer(LIMITS.order, 'Tie-breaker after host, path and constraint specificity: lower wins. Default 0.'),
+    ),
+    match: RouteMatchSchema,
+    transforms: Type.Optional(Type.Array(TransformSchema, { description: 'Applied in the order listed.' })),
+    timeoutMs: Type.Optional(
+      Integer(LIMITS.timeoutMs, 'Upstream response-head timeout in milliseconds (504 when exceeded). Default 30000.'),
+    ),
+    maxRequestBodyBytes: Type.Optional(
+      Integer(LIMITS.maxRequestBodyBytes, 'Request body limit in bytes (413 when exceeded). Default 10485760 (10 MiB).'),
+    ),
+    upstreamHost: Type.Optional(
+      StringEnum(['original', 'destination'] as const, {
+        description: "Host header sent upstream: the client's (`original`, default) or the destination's authority.",
+      }),
+    ),
+    authPolicy: Type.Optional(Id('Name of an auth policy; omit for an open route.')),
+  },
+  closed,
+);
+
+export const DestinationSchema = Type.Object(
+  {
+    id: Id('Destination id, unique within its cluster.'),
+    address: Type.String({
+      description: '`http://host:port` or `http://host` (port 80): an origin without path, query or credentials.',
+      examples: ['http://10.0.0.12:8080'],
+    }),
+    weight: Type.Optional(Integer(LIMITS.weight, 'Relative weight for weighted-round-robin. Default 1.')),
+    health: Type.Optional(
+      StringEnum(['up', 'down'] as const, {
+        description: 'Initial health; the console may change it at run time. Default up.',
+      }),
+    ),
+  },
+  closed,
+);
+
+export const RetrySchema = Type.Object(
+  {
+    attempts: Type.Optional(
+      Integer(LIMITS.retryAttempts, 'Total attempts including the first. Default 2; 1 disables retries.'),
+    ),
+    methods: Type.Optional(
+      Type.Array(MethodName, {
+        description: 'Methods that may be retried. Default: GET, HEAD, OPTIONS, PUT, DELETE, TRACE.',
+      }),
+    ),
+  },
+  closed,
+);
+
+export const ClusterSchema = Type.Object(
+  {
+    id: Id('Unique cluster id.'),
+    loadBalancing: Type.Optional(
+      StringEnum(LOAD_BALANCING_POLICIES, { description: 'Load-balancing policy. Default round-robin.' }),
+    ),
+    destinations: Type.Array(DestinationSchema, { description: 'The upstream addresses of this cluster.' }),
+    whenAllDown: Type.Optional(
+      StringEnum(['fail-open', 'fail-closed'] as const, {
+        description: 'When every destination is down: use them all anyway (fail-open) or answer 503 (fail-closed, default).',
+      }),
+    ),
+    retry: Type.Optional(RetrySchema),
+  },
+  closed,
+);
+
+export const GatewayConfigSchema = Type.Object(
+  {
+    // Tolerated so that JSON files can name their schema for editors; dropped by validation.
+    $schema: Type.Optional(Type.String({ description: 'The JSON Schema of this file, for editors.' })),
+    routes: Type.Array(RouteSchema, { description: 'Routes: match rules that send requests to a cluster.' }),
+    clusters: Type.Array(ClusterSchema, { description: 'Clusters: named groups of destinations.' }),
+  },
+  { ...closed, title: 'Fengling Gateway configuration' },
+);
+
+/**
+ * The editor schema file's exact text: `schema/gateway.schema.json` must equal this
+ * (checked by test/config/schema-file.test.ts; regenerate with `scripts/gen-schema.mjs`).
+ */
+export function renderEditorSchema(): string {
+  const document = { $schema: JSON_SCHEMA_DIALECT, ...GatewayConfigSchema };
+  return `${JSON.stringify(document, null, 2)}\n`;
+}
