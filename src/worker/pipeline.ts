@@ -127,8 +127,12 @@ export function respondProblem(res: HttpResponse, code: ErrorCode, method: strin
     res.writeStatus(statusLine(spec.status));
     res.writeHeader('content-type', PROBLEM_HEADERS);
     if (extraHeaders) for (let i = 0; i < extraHeaders.length; i += 2) res.writeHeader(extraHeaders[i], extraHeaders[i + 1]);
-    if (method === 'HEAD') res.endWithoutBody(body.length);
-    else res.end(body);
+    if (method === 'HEAD') {
+      res.writeHeader('content-length', String(body.length));
+      res.endWithoutBody();
+    } else {
+      res.end(body);
+    }
   });
 }
 
@@ -431,9 +435,13 @@ class RequestContext implements ResponseHandler {
       res.cork(() => {
         if (this.#headPending) this.#writeHead();
         if (!this.#hasBody) {
-          // HEAD, 204, 304: uWS's end() would add a body or Content-Length: 0.
-          if (this.#method === 'HEAD' && this.#total >= 0 && this.#status !== 204 && this.#status !== 304) res.endWithoutBody(this.#total);
-          else res.endWithoutBody();
+          // HEAD, 204, 304: uWS's end() would send a body or add Content-Length: 0, and in this
+          // build endWithoutBody(length) leaves the connection waiting for that many bytes, so
+          // a HEAD response states its length itself and ends without one.
+          if (this.#method === 'HEAD' && this.#total >= 0 && this.#status !== 204 && this.#status !== 304) {
+            res.writeHeader('content-length', String(this.#total));
+          }
+          res.endWithoutBody();
         } else if (this.#total < 0) {
           res.end();
         } else if (this.#stalled === null) {

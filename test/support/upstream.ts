@@ -1,0 +1,47 @@
+/** Real upstream HTTP servers on loopback for integration tests. */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+export interface Upstream {
+  readonly port: number;
+  readonly server: Server;
+  /** Requests seen, in order. */
+  readonly seen: Array<{ method: string; url: string; headers: IncomingMessage['headers']; bodyBytes: number }>;
+  close(): Promise<void>;
+}
+
+export type Handler = (req: IncomingMessage, res: ServerResponse, body: Buffer) => void;
+
+/** An upstream that reads the whole body, records the request, then calls `handler` (default: JSON echo). */
+export function startUpstream(handler?: Handler, opts: { readBody?: boolean } = {}): Promise<Upstream> {
+  const seen: Upstream['seen'] = [];
+  const server = createServer((req, res) => {
+    if (opts.readBody === false) {
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, bodyBytes: -1 });
+      (handler ?? echo)(req, res, Buffer.alloc(0));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks);
+      seen.push({ method: req.method!, url: req.url!, headers: req.headers, bodyBytes: body.length });
+      (handler ?? echo)(req, res, body);
+    });
+  });
+  server.keepAliveTimeout = 30_000;
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port;
+      resolve({
+        port, server, seen,
+        close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+      });
+    });
+  });
+}
+
+export function echo(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
+  const addr = req.socket.localPort;
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ port: addr, method: req.method, url: req.url, headers: req.headers, bodyBytes: body.length }));
+}

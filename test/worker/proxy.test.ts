@@ -1,0 +1,300 @@
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, simpleConfig, startGateway, type GatewayProcess } from '../support/gateway.js';
+import { startUpstream, type Upstream } from '../support/upstream.js';
+
+/** Send raw bytes, collect everything the server sends until it goes quiet or closes. */
+function raw(port: number, data: string, quietMs = 300): Promise<{ text: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    let text = '';
+    let timer: NodeJS.Timeout;
+    const done = (closed: boolean) => { clearTimeout(timer); s.destroy(); resolve({ text, closed }); };
+    const arm = () => { clearTimeout(timer); timer = setTimeout(() => done(false), quietMs); };
+    s.on('data', (d) => { text += d.toString('latin1'); arm(); });
+    s.on('close', () => done(true));
+    s.on('error', () => done(true));
+    s.write(data);
+    arm();
+  });
+}
+
+describe('proxying over real sockets', () => {
+  let up: Upstream;
+  let special: Upstream;
+  let gw: GatewayProcess;
+  let deadPort: number;
+
+  beforeAll(async () => {
+    up = await startUpstream();
+    special = await startUpstream((req, res, body) => {
+      const u = new URL(req.url!, 'http://x');
+      switch (u.pathname) {
+        case '/hop':
+          res.setHeader('connection', 'x-up');
+          res.setHeader('x-up', '1');
+          res.setHeader('keep-alive', 'timeout=5');
+          res.setHeader('proxy-thing', '1');
+          res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; HttpOnly']);
+          res.end('ok');
+          return;
+        case '/204': res.statusCode = 204; res.end(); return;
+        case '/304': res.statusCode = 304; res.setHeader('etag', '"x"'); res.end(); return;
+        case '/head': res.setHeader('content-length', '11'); res.end(req.method === 'HEAD' ? undefined : 'hello world'); return;
+        case '/hang': return; // never answers
+        case '/chunks': {
+          res.write('a'.repeat(1000));
+          setTimeout(() => { res.write('b'.repeat(1000)); res.end('c'); }, 20);
+          return;
+        }
+        case '/status': res.statusCode = Number(u.searchParams.get('code')); res.end(`status ${res.statusCode}`); return;
+        default: res.end(`len=${body.length}`);
+      }
+    });
+    deadPort = await freePort();
+    gw = await startGateway({
+      workers: 2,
+      config: {
+        routes: [
+          { id: 'echo', cluster: 'backend', match: { path: '/echo/{**rest}' } },
+          { id: 'special', cluster: 'special', match: { path: '/s/{**rest}' }, transforms: [{ pathRemovePrefix: '/s' }], timeoutMs: 400 },
+          { id: 'small', cluster: 'backend', match: { path: '/small/{**rest}' }, maxRequestBodyBytes: 1000 },
+          { id: 'dead', cluster: 'dead', match: { path: '/dead/{**rest}' } },
+          { id: 'half', cluster: 'half', match: { path: '/half/{**rest}' } },
+          { id: 'rewrite', cluster: 'backend', match: { path: '/api/v1/{**rest}', methods: ['GET'] },
+            transforms: [{ pathRemovePrefix: '/api/v1' }, { pathPrefix: '/v2' }, { requestHeader: 'x-added', set: 'yes' },
+              { requestHeaderRemove: 'x-secret' }, { responseHeader: 'x-served-by', set: 'fengling' }] },
+        ],
+        clusters: [
+          { id: 'backend', destinations: [{ id: 'b1', address: `http://127.0.0.1:${up.port}` }] },
+          { id: 'special', destinations: [{ id: 's1', address: `http://127.0.0.1:${special.port}` }] },
+          { id: 'dead', destinations: [{ id: 'x1', address: `http://127.0.0.1:${deadPort}` }] },
+          { id: 'half', loadBalancing: 'round-robin', destinations: [
+            { id: 'dead', address: `http://127.0.0.1:${deadPort}` },
+            { id: 'live', address: `http://127.0.0.1:${up.port}` },
+          ] },
+        ],
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await up?.close();
+    await special?.close();
+  });
+
+  it('get_reachesTheUpstream_withPathQueryAndForwardingHeaders', async () => {
+    const r = await fetch(`${gw.url}/echo/a/b?x=1&y=%20`, { headers: { 'x-forwarded-for': '10.0.0.1', 'x-custom': 'v' } });
+    expect(r.status).toBe(200);
+    const body = await r.json() as { url: string; headers: Record<string, string> };
+    expect(body.url).toBe('/echo/a/b?x=1&y=%20');
+    expect(body.headers['x-custom']).toBe('v');
+    expect(body.headers['x-forwarded-for']).toBe('10.0.0.1, 127.0.0.1');
+    expect(body.headers['x-forwarded-proto']).toBe('http');
+    expect(body.headers['x-forwarded-host']).toBe(`127.0.0.1:${gw.port}`);
+    expect(body.headers.host).toBe(`127.0.0.1:${gw.port}`);
+  });
+
+  it('post_deliversTheWholeBody_withContentLengthAndChunked', async () => {
+    const payload = Buffer.alloc(300_000, 7);
+    const a = await fetch(`${gw.url}/echo/p`, { method: 'POST', body: payload });
+    expect((await a.json() as { bodyBytes: number }).bodyBytes).toBe(300_000);
+    const stream = new ReadableStream({ start(c) { c.enqueue(payload.subarray(0, 1000)); c.enqueue(payload.subarray(1000)); c.close(); } });
+    const b = await fetch(`${gw.url}/echo/p`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    const echoed = await b.json() as { bodyBytes: number; headers: Record<string, string> };
+    expect(echoed.bodyBytes).toBe(300_000);
+    expect(echoed.headers['transfer-encoding']).toBe('chunked');
+  });
+
+  it('hopByHopHeaders_areRemovedBothWays_andEverySetCookieKept', async () => {
+    const r = await raw(gw.port, 'GET /s/hop HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, x-client\r\nx-client: 1\r\nTE: trailers\r\nProxy-Authorization: Basic abc\r\nKeep-Alive: timeout=1\r\n\r\n');
+    const head = r.text.split('\r\n\r\n')[0].toLowerCase();
+    expect(head).toMatch(/^http\/1\.1 200/);
+    expect(head).not.toMatch(/\r\nx-up:/);
+    expect(head).not.toMatch(/\r\nkeep-alive:/);
+    expect(head).not.toMatch(/\r\nproxy-thing:/);
+    expect(head).toContain('set-cookie: a=1; path=/');
+    expect(head).toContain('set-cookie: b=2; httponly');
+    const seen = special.seen.at(-1)!;
+    expect(seen.headers['x-client']).toBeUndefined();
+    expect(seen.headers.te).toBeUndefined();
+    expect(seen.headers['proxy-authorization']).toBeUndefined();
+    expect(seen.headers['keep-alive']).toBeUndefined();
+  });
+
+  it('transforms_rewritePathAndHeaders_inBothDirections', async () => {
+    const r = await fetch(`${gw.url}/api/v1/users/7?q=1`, { headers: { 'x-secret': 's', 'x-added': 'client-value' } });
+    expect(r.headers.get('x-served-by')).toBe('fengling');
+    const body = await r.json() as { url: string; headers: Record<string, string> };
+    expect(body.url).toBe('/v2/users/7?q=1');
+    expect(body.headers['x-secret']).toBeUndefined();
+    expect(body.headers['x-added']).toBe('yes');
+  });
+
+  it('noRoute_is404_withAProblemJsonBody', async () => {
+    const r = await fetch(`${gw.url}/nothing/here`);
+    expect(r.status).toBe(404);
+    expect(r.headers.get('content-type')).toBe('application/problem+json');
+    const p = await r.json() as { code: string; status: number };
+    expect(p).toMatchObject({ code: 'ROUTE_NOT_FOUND', status: 404 });
+  });
+
+  it('methodConstraint_notMet_is404', async () => {
+    const r = await fetch(`${gw.url}/api/v1/users`, { method: 'DELETE' });
+    expect(r.status).toBe(404);
+  });
+
+  it('pathEscapingTheRoot_is400', async () => {
+    const r = await raw(gw.port, 'GET /echo/../../etc HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(r.text).toMatch(/^HTTP\/1\.1 400/);
+    expect(r.text).toContain('"code":"BAD_PATH"');
+  });
+
+  it('dotSegments_areResolved_beforeRouting', async () => {
+    const r = await raw(gw.port, 'GET /small/../echo/x HTTP/1.1\r\nHost: x\r\n\r\n');
+    expect(r.text).toMatch(/^HTTP\/1\.1 200/);
+    expect(r.text).toContain('"url":"/echo/x"');
+  });
+
+  it('bodyOverTheRouteLimit_is413_forContentLengthAndChunked', async () => {
+    const a = await fetch(`${gw.url}/small/x`, { method: 'POST', body: Buffer.alloc(1001) });
+    expect(a.status).toBe(413);
+    expect((await a.json() as { code: string }).code).toBe('BODY_TOO_LARGE');
+    const stream = new ReadableStream({ start(c) { for (let i = 0; i < 5; i++) c.enqueue(new Uint8Array(300)); c.close(); } });
+    const b = await fetch(`${gw.url}/small/x`, { method: 'POST', body: stream, duplex: 'half' } as RequestInit);
+    expect(b.status).toBe(413);
+    const ok = await fetch(`${gw.url}/small/x`, { method: 'POST', body: Buffer.alloc(1000) });
+    expect(ok.status).toBe(200);
+  });
+
+  it('duplicateContentLength_withDifferentValues_is400', async () => {
+    const r = await raw(gw.port, 'POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd');
+    expect(r.text).toMatch(/^HTTP\/1\.1 400/);
+  });
+
+  it('connectFailure_is502_withAStableCode', async () => {
+    const r = await fetch(`${gw.url}/dead/x`);
+    expect(r.status).toBe(502);
+    expect((await r.json() as { code: string }).code).toBe('UPSTREAM_CONNECT_FAILED');
+  });
+
+  it('idempotentRequests_areRetriedOnAnotherDestination_afterAConnectFailure', async () => {
+    const statuses = await Promise.all(Array.from({ length: 20 }, () => fetch(`${gw.url}/half/x`).then((r) => r.status)));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it('nonIdempotentRequests_areNotRetried', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 6; i++) statuses.push((await fetch(`${gw.url}/half/x`, { method: 'POST', body: 'x' })).status);
+    expect(statuses).toContain(502);
+    expect(statuses).toContain(200);
+  });
+
+  it('upstreamTimeout_is504', async () => {
+    const started = Date.now();
+    const r = await fetch(`${gw.url}/s/hang`);
+    expect(r.status).toBe(504);
+    expect((await r.json() as { code: string }).code).toBe('UPSTREAM_HEAD_TIMEOUT');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(350);
+  });
+
+  it('upstreamStatus_isRelayedAsIs', async () => {
+    for (const code of [201, 400, 404, 418, 500, 503]) {
+      const r = await fetch(`${gw.url}/s/status?code=${code}`);
+      expect(r.status).toBe(code);
+      expect(await r.text()).toBe(`status ${code}`);
+    }
+  });
+
+  it('chunkedUpstreamBody_arrivesWhole', async () => {
+    const r = await fetch(`${gw.url}/s/chunks`);
+    const t = await r.text();
+    expect(t).toBe('a'.repeat(1000) + 'b'.repeat(1000) + 'c');
+  });
+
+  it('head204And304_haveNoBody_andKeepTheConnectionAlive', async () => {
+    // One connection, one request after another: a stray body or a closed connection after
+    // any of them would break the framing of the next.
+    const s = connect(gw.port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    let buf = '';
+    s.on('data', (d) => { buf += d.toString('latin1'); });
+    const exchange = async (req: string, complete: (b: string) => boolean) => {
+      buf = '';
+      s.write(req);
+      const until = Date.now() + 3000;
+      while (!complete(buf) && Date.now() < until) await new Promise((r) => setTimeout(r, 10));
+      await new Promise((r) => setTimeout(r, 50)); // anything extra would arrive now
+      return buf;
+    };
+    const headEnd = (b: string) => b.includes('\r\n\r\n');
+    const head = await exchange('HEAD /s/head HTTP/1.1\r\nHost: x\r\n\r\n', headEnd);
+    expect(head).toMatch(/^HTTP\/1\.1 200/);
+    expect(head).toMatch(/content-length: 11\r\n/i);
+    expect(head.endsWith('\r\n\r\n')).toBe(true);
+    const noContent = await exchange('GET /s/204 HTTP/1.1\r\nHost: x\r\n\r\n', headEnd);
+    expect(noContent).toMatch(/^HTTP\/1\.1 204/);
+    expect(noContent.toLowerCase()).not.toContain('content-length');
+    expect(noContent.endsWith('\r\n\r\n')).toBe(true);
+    const notModified = await exchange('GET /s/304 HTTP/1.1\r\nHost: x\r\n\r\n', headEnd);
+    expect(notModified).toMatch(/^HTTP\/1\.1 304/);
+    expect(notModified).toMatch(/etag: "x"/i);
+    expect(notModified.endsWith('\r\n\r\n')).toBe(true);
+    const get = await exchange('GET /s/head HTTP/1.1\r\nHost: x\r\n\r\n', (b) => b.endsWith('hello world'));
+    expect(get).toMatch(/^HTTP\/1\.1 200/);
+    expect(get.endsWith('hello world')).toBe(true);
+    expect(s.destroyed).toBe(false);
+    s.destroy();
+  });
+
+  it('clientAbort_reachesTheUpstream', async () => {
+    const before = special.seen.length;
+    const closed = new Promise<void>((resolve) => {
+      special.server.once('request', (req) => req.socket.once('close', () => resolve()));
+    });
+    const ac = new AbortController();
+    const pending = fetch(`${gw.url}/s/hang`, { signal: ac.signal }).catch(() => 'aborted');
+    await new Promise((r) => setTimeout(r, 100));
+    ac.abort();
+    expect(await pending).toBe('aborted');
+    await closed;
+    expect(special.seen.length).toBe(before + 1);
+  });
+
+  it('healthz_andReadyz_answer', async () => {
+    expect((await fetch(`${gw.url}/healthz`)).status).toBe(200);
+    const r = await fetch(`${gw.url}/readyz`);
+    expect(r.status).toBe(200);
+    expect(await r.json()).toMatchObject({ status: 'ready', version: 1 });
+  });
+});
+
+describe('start-up', () => {
+  it('refusesToStart_whenUwsFallsBackToJavaScript', async () => {
+    const gw = await startGateway({ config: simpleConfig([1]), env: { UWS_USE_FALLBACK: '1' }, waitReady: false });
+    expect(await gw.exited).toBe(1);
+    expect(gw.logs.some((l) => l.code === 'UWS_NOT_NATIVE')).toBe(true);
+  });
+
+  it('exitsNonZero_printingEveryConfigError', async () => {
+    const gw = await startGateway({
+      config: { routes: [{ id: 'a', cluster: 'nope', match: { path: 'x' } }, { id: 'a', cluster: 'c', match: { path: '/y' } }], clusters: [{ id: 'c', loadBalancing: 'fastest', destinations: [] }] },
+      waitReady: false,
+    });
+    expect(await gw.exited).not.toBe(0);
+    const err = gw.stderr();
+    expect(err).toContain('CONFIG_INVALID');
+    expect(err).toContain('routes[0].match.path');
+    expect(err).toContain('routes[0].cluster');
+    expect(err).toContain('routes[1].id');
+    expect(err).toContain('clusters[0].loadBalancing');
+  });
+
+  it('exitsNonZero_namingABadSetting', async () => {
+    const gw = await startGateway({ config: simpleConfig([1]), env: { GATEWAY_WORKERS: 'many', GATEWAY_PORT: '70000' }, waitReady: false });
+    expect(await gw.exited).toBe(2);
+    expect(gw.stderr()).toContain('GATEWAY_WORKERS="many"');
+    expect(gw.stderr()).toContain('GATEWAY_PORT="70000"');
+  });
+});
