@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../errors.js';
-import { DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_DESTINATIONS, DEFAULT_MAX_ROUTES } from '../shm/layout.js';
+import { DEFAULT_MAX_AUTH_POLICIES, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_DESTINATIONS, DEFAULT_MAX_ROUTES } from '../shm/layout.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -25,6 +25,7 @@ export interface Settings {
   readonly maxRoutes: number;
   readonly maxClusters: number;
   readonly maxDestinations: number;
+  readonly maxAuthPolicies: number;
   readonly upstreamMaxIdle: number;
   readonly upstreamIdleTimeoutMs: number;
   readonly upstreamConnectTimeoutMs: number;
@@ -84,6 +85,7 @@ export const SETTINGS = [
   spec({ env: 'GATEWAY_MAX_ROUTES', key: 'maxRoutes', help: 'Route table capacity (shared memory, reserved at start)', default: () => DEFAULT_MAX_ROUTES, parse: integer(1, 4_000_000) }),
   spec({ env: 'GATEWAY_MAX_CLUSTERS', key: 'maxClusters', help: 'Cluster table capacity', default: () => DEFAULT_MAX_CLUSTERS, parse: integer(1, 1_000_000) }),
   spec({ env: 'GATEWAY_MAX_DESTINATIONS', key: 'maxDestinations', help: 'Destination table capacity', default: () => DEFAULT_MAX_DESTINATIONS, parse: integer(1, 1_000_000) }),
+  spec({ env: 'GATEWAY_MAX_AUTH_POLICIES', key: 'maxAuthPolicies', help: 'Auth policy table capacity', default: () => DEFAULT_MAX_AUTH_POLICIES, parse: integer(1, 100_000) }),
   spec({ env: 'GATEWAY_UPSTREAM_MAX_IDLE', key: 'upstreamMaxIdle', help: 'Idle keep-alive connections kept per destination per worker', default: () => 128, parse: integer(0, 100_000) }),
   spec({ env: 'GATEWAY_UPSTREAM_IDLE_TIMEOUT_MS', key: 'upstreamIdleTimeoutMs', help: 'Idle upstream connections are closed after this long', default: () => 30_000, parse: integer(100, 3_600_000) }),
   spec({ env: 'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_MS', key: 'upstreamConnectTimeoutMs', help: 'Upstream connect timeout', default: () => 5_000, parse: integer(1, 600_000) }),

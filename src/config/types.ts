@@ -95,9 +95,34 @@ export interface ClusterConfig {
   };
 }
 
+/**
+ * An authentication policy that routes reference by id (`route.authPolicy`). The JWT settings
+ * are defined with the auth code (src/auth) and documented in docs/security.md.
+ */
+export interface AuthPolicyConfig {
+  readonly id: string;
+  readonly jwt: JwtPolicyConfig;
+}
+
+/** JWT validation settings of an auth policy (SEC-02). */
+export interface JwtPolicyConfig {
+  readonly issuer?: string | readonly string[];
+  readonly audiences?: readonly string[];
+  readonly algorithms: readonly string[];
+  readonly jwksUri?: string;
+  readonly keys?: readonly unknown[];
+  readonly clockToleranceSeconds?: number;
+  readonly requiredClaims?: readonly string[];
+  readonly requiredScopes?: readonly string[];
+  readonly requiredRoles?: readonly string[];
+  readonly claimsToHeaders?: Readonly<Record<string, string>>;
+  readonly forwardAuthorization?: boolean;
+}
+
 export interface GatewayConfig {
   readonly routes: readonly RouteConfig[];
   readonly clusters: readonly ClusterConfig[];
+  readonly authPolicies?: readonly AuthPolicyConfig[];
 }
 
 /** A configuration together with the version its source assigned. */

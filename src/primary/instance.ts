@@ -23,7 +23,7 @@ export class Instance {
   constructor(settings: Settings, log: Logger) {
     this.#settings = settings;
     this.#log = log;
-    this.tables = allocateTables({ routes: settings.maxRoutes, clusters: settings.maxClusters, destinations: settings.maxDestinations });
+    this.tables = allocateTables({ routes: settings.maxRoutes, clusters: settings.maxClusters, destinations: settings.maxDestinations, authPolicies: settings.maxAuthPolicies });
     this.writer = new TableWriter(this.tables);
     this.supervisor = new Supervisor({ workers: settings.workers, settings: workerSettings(settings), tables: this.tables, log });
     this.applier = new ConfigApplier(this.writer, log, (version) => this.supervisor.notify(version));

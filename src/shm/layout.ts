@@ -30,6 +30,7 @@
  *   destinations  Int32Array  capacity x kDestStride fields  + Uint8Array capacity x kDestTextBytes
  *   clusters      Int32Array  capacity x kClusterStride      + Uint8Array capacity x kClusterTextBytes
  *   routes        Int32Array  capacity x kRouteStride        + Uint8Array capacity x kRouteTextBytes
+ *   authPolicies  Int32Array  capacity x kAuthPolicyStride   + Uint8Array capacity x kAuthPolicyTextBytes
  *
  *   one destination row (Int32 fields)                       its text row (UTF-8 JSON)
  *   +-----+-------+--------+--------+---------+---------+    +------------------------------------+
@@ -69,7 +70,8 @@ export const kLogMask = kLogCapacity - 1;
 export const TABLE_DESTINATIONS = 0;
 export const TABLE_CLUSTERS = 1;
 export const TABLE_ROUTES = 2;
-export type TableId = typeof TABLE_DESTINATIONS | typeof TABLE_CLUSTERS | typeof TABLE_ROUTES;
+export const TABLE_AUTH_POLICIES = 3;
+export type TableId = typeof TABLE_DESTINATIONS | typeof TABLE_CLUSTERS | typeof TABLE_ROUTES | typeof TABLE_AUTH_POLICIES;
 
 // ---- common row fields (every table starts with these) -----------------------------------
 /** Incremented each time the slot gets a new occupant or new content. */
@@ -104,10 +106,15 @@ export const kClusterTextBytes = 1024;
 export const kRouteStride = 3;
 export const kRouteTextBytes = 2048;
 
+// ---- auth policy rows (JWT settings; inline keys make them larger than routes) -----------
+export const kAuthPolicyStride = 3;
+export const kAuthPolicyTextBytes = 32_768;
+
 /** Default capacities; every table is sized at start from GATEWAY_MAX_* settings. */
 export const DEFAULT_MAX_DESTINATIONS = 16_384;
 export const DEFAULT_MAX_CLUSTERS = 4_096;
 export const DEFAULT_MAX_ROUTES = 131_072;
+export const DEFAULT_MAX_AUTH_POLICIES = 256;
 
 /**
  * The shared buffers of one instance, as handed to a worker in its workerData.
@@ -122,12 +129,15 @@ export interface SharedTables {
   readonly clusterText: SharedArrayBuffer;
   readonly routes: SharedArrayBuffer;
   readonly routeText: SharedArrayBuffer;
+  readonly authPolicies: SharedArrayBuffer;
+  readonly authPolicyText: SharedArrayBuffer;
 }
 
 export interface TableCapacities {
   readonly destinations: number;
   readonly clusters: number;
   readonly routes: number;
+  readonly authPolicies: number;
 }
 
 const I32 = Int32Array.BYTES_PER_ELEMENT;
@@ -148,6 +158,8 @@ export function allocateTables(cap: TableCapacities): SharedTables {
     clusterText: new SharedArrayBuffer(cap.clusters * kClusterTextBytes),
     routes: new SharedArrayBuffer(cap.routes * kRouteStride * I32),
     routeText: new SharedArrayBuffer(cap.routes * kRouteTextBytes),
+    authPolicies: new SharedArrayBuffer(cap.authPolicies * kAuthPolicyStride * I32),
+    authPolicyText: new SharedArrayBuffer(cap.authPolicies * kAuthPolicyTextBytes),
   };
 }
 
@@ -168,6 +180,8 @@ export class TableViews {
   readonly clusterText: Uint8Array;
   readonly routes: Int32Array;
   readonly routeText: Uint8Array;
+  readonly authPolicies: Int32Array;
+  readonly authPolicyText: Uint8Array;
   readonly capacities: TableCapacities;
   /** Indexed by TableId. */
   readonly #tables: readonly TableView[];
@@ -184,15 +198,19 @@ export class TableViews {
     this.clusterText = new Uint8Array(tables.clusterText);
     this.routes = new Int32Array(tables.routes);
     this.routeText = new Uint8Array(tables.routeText);
+    this.authPolicies = new Int32Array(tables.authPolicies);
+    this.authPolicyText = new Uint8Array(tables.authPolicyText);
     this.capacities = {
       destinations: this.destinations.length / kDestStride,
       clusters: this.clusters.length / kClusterStride,
       routes: this.routes.length / kRouteStride,
+      authPolicies: this.authPolicies.length / kAuthPolicyStride,
     };
     this.#tables = [
       { rows: this.destinations, stride: kDestStride, text: this.destinationText, textBytes: kDestTextBytes },
       { rows: this.clusters, stride: kClusterStride, text: this.clusterText, textBytes: kClusterTextBytes },
       { rows: this.routes, stride: kRouteStride, text: this.routeText, textBytes: kRouteTextBytes },
+      { rows: this.authPolicies, stride: kAuthPolicyStride, text: this.authPolicyText, textBytes: kAuthPolicyTextBytes },
     ];
   }
 

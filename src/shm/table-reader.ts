@@ -7,13 +7,13 @@
  * caller retries on a later turn of its event loop). A reader that fell more than the patch
  * log's capacity behind, or that has never read, gets a full snapshot of every row in use.
  */
-import type { ClusterConfig, RouteConfig } from '../config/types.js';
+import type { AuthPolicyConfig, ClusterConfig, RouteConfig } from '../config/types.js';
 import {
   kDestCluster, kDestOrdinal, kDestWeight,
   kClusterPolicy,
   kLogCapacity, kLogHead, kLogMask, kLogSlot, kLogStride, kLogTable,
   kPublishedVersion, kRowGen, kRowInUse, kRowTextLen, kSeq,
-  TABLE_CLUSTERS, TABLE_DESTINATIONS, TABLE_ROUTES,
+  TABLE_AUTH_POLICIES, TABLE_CLUSTERS, TABLE_DESTINATIONS, TABLE_ROUTES,
   type SharedTables, type TableId, TableViews,
 } from './layout.js';
 import type { DestinationRowText } from './table-writer.js';
@@ -39,6 +39,12 @@ export interface RouteRow {
   readonly config: RouteConfig;
 }
 
+export interface AuthPolicyRow {
+  readonly slot: number;
+  readonly gen: number;
+  readonly config: AuthPolicyConfig;
+}
+
 /** What changed: a slot mapped to its new row, or to null when the row was removed. */
 export interface TableBatch {
   readonly version: number;
@@ -47,6 +53,7 @@ export interface TableBatch {
   readonly destinations: ReadonlyMap<number, DestinationRow | null>;
   readonly clusters: ReadonlyMap<number, ClusterRow | null>;
   readonly routes: ReadonlyMap<number, RouteRow | null>;
+  readonly authPolicies: ReadonlyMap<number, AuthPolicyRow | null>;
 }
 
 const decoder = new TextDecoder();
@@ -102,6 +109,7 @@ export class TableReader {
     const destinations = new Map<number, DestinationRow | null>();
     const clusters = new Map<number, ClusterRow | null>();
     const routes = new Map<number, RouteRow | null>();
+    const authPolicies = new Map<number, AuthPolicyRow | null>();
     const log = this.#views.patchLog;
     for (let i = this.#cursor; i !== head; i = (i + 1) | 0) {
       const at = (i & kLogMask) * kLogStride;
@@ -110,20 +118,23 @@ export class TableReader {
       // A slot written twice in the range is read once, as it is now.
       if (table === TABLE_DESTINATIONS) { if (!destinations.has(slot)) destinations.set(slot, this.#destination(slot)); }
       else if (table === TABLE_CLUSTERS) { if (!clusters.has(slot)) clusters.set(slot, this.#cluster(slot)); }
-      else if (!routes.has(slot)) routes.set(slot, this.#route(slot));
+      else if (table === TABLE_ROUTES) { if (!routes.has(slot)) routes.set(slot, this.#route(slot)); }
+      else if (!authPolicies.has(slot)) authPolicies.set(slot, this.#authPolicy(slot));
     }
-    return { version, full: false, destinations, clusters, routes };
+    return { version, full: false, destinations, clusters, routes, authPolicies };
   }
 
   #readAll(version: number): TableBatch {
     const destinations = new Map<number, DestinationRow | null>();
     const clusters = new Map<number, ClusterRow | null>();
     const routes = new Map<number, RouteRow | null>();
+    const authPolicies = new Map<number, AuthPolicyRow | null>();
     const cap = this.#views.capacities;
     for (let s = 0; s < cap.destinations; s++) { const r = this.#destination(s); if (r) destinations.set(s, r); }
     for (let s = 0; s < cap.clusters; s++) { const r = this.#cluster(s); if (r) clusters.set(s, r); }
     for (let s = 0; s < cap.routes; s++) { const r = this.#route(s); if (r) routes.set(s, r); }
-    return { version, full: true, destinations, clusters, routes };
+    for (let s = 0; s < cap.authPolicies; s++) { const r = this.#authPolicy(s); if (r) authPolicies.set(s, r); }
+    return { version, full: true, destinations, clusters, routes, authPolicies };
   }
 
   #text(table: TableId, slot: number): unknown {
@@ -172,5 +183,11 @@ export class TableReader {
     if (!this.#inUse(TABLE_ROUTES, slot)) return null;
     const { rows, stride } = this.#views.table(TABLE_ROUTES);
     return { slot, gen: rows[slot * stride + kRowGen], config: this.#text(TABLE_ROUTES, slot) as RouteConfig };
+  }
+
+  #authPolicy(slot: number): AuthPolicyRow | null {
+    if (!this.#inUse(TABLE_AUTH_POLICIES, slot)) return null;
+    const { rows, stride } = this.#views.table(TABLE_AUTH_POLICIES);
+    return { slot, gen: rows[slot * stride + kRowGen], config: this.#text(TABLE_AUTH_POLICIES, slot) as AuthPolicyConfig };
   }
 }

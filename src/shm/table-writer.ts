@@ -9,14 +9,14 @@
  * byte is written, so a change that does not fit (capacity, row size) fails with nothing
  * written and the previous version keeps serving.
  */
-import { LOAD_BALANCING_POLICIES, type ClusterConfig, type DestinationConfig, type RouteConfig } from '../config/types.js';
+import { LOAD_BALANCING_POLICIES, type AuthPolicyConfig, type ClusterConfig, type DestinationConfig, type RouteConfig } from '../config/types.js';
 import {
   HEALTH_DOWN, HEALTH_UP,
   kClusterCursor, kClusterPolicy,
   kDestCluster, kDestHealth, kDestOrdinal, kDestWeight,
   kLogHead, kLogMask, kLogSlot, kLogStride, kLogTable, kLogVersion,
   kPublishedVersion, kRowGen, kRowInUse, kRowTextLen, kSeq,
-  TABLE_CLUSTERS, TABLE_DESTINATIONS, TABLE_ROUTES,
+  TABLE_AUTH_POLICIES, TABLE_CLUSTERS, TABLE_DESTINATIONS, TABLE_ROUTES,
   type SharedTables, type TableId, TableViews,
 } from './layout.js';
 
@@ -26,6 +26,8 @@ export interface TableChange {
   readonly deleteRoutes: readonly string[];
   readonly upsertClusters: readonly ClusterConfig[];
   readonly deleteClusters: readonly string[];
+  readonly upsertAuthPolicies?: readonly AuthPolicyConfig[];
+  readonly deleteAuthPolicies?: readonly string[];
 }
 
 /** The text a destination row carries (its numeric fields are in the Int32 row). */
@@ -112,6 +114,7 @@ export class TableWriter {
   readonly #clusters: SlotMap;
   /** Keyed `clusterId/destinationId`. */
   readonly #destinations: SlotMap;
+  readonly #authPolicies: SlotMap;
   /** Destination ids of each cluster, and the health each was last configured with. */
   readonly #clusterDestinations = new Map<string, Map<string, DestinationConfig['health']>>();
 
@@ -121,6 +124,7 @@ export class TableWriter {
     this.#routes = new SlotMap(cap.routes, 'route');
     this.#clusters = new SlotMap(cap.clusters, 'cluster');
     this.#destinations = new SlotMap(cap.destinations, 'destination');
+    this.#authPolicies = new SlotMap(cap.authPolicies, 'auth policy');
   }
 
   get publishedVersion(): number {
@@ -177,6 +181,14 @@ export class TableWriter {
       throw new TableCapacityError(`destination table is full: ${this.#destinations.size} rows used, ${newDestinations} new (raise GATEWAY_MAX_DESTINATIONS)`);
     }
 
+    const upsertPolicies = change.upsertAuthPolicies ?? [];
+    const deletePolicies = change.deleteAuthPolicies ?? [];
+    const newPolicies = upsertPolicies.filter((a) => this.#authPolicies.get(a.id) === undefined).length;
+    const freedPolicies = deletePolicies.filter((id) => this.#authPolicies.get(id) !== undefined).length;
+    if (newPolicies - freedPolicies > this.#authPolicies.available()) {
+      throw new TableCapacityError(`auth policy table is full: ${this.#authPolicies.size} rows used, ${newPolicies} new (raise GATEWAY_MAX_AUTH_POLICIES)`);
+    }
+
     // Encode every text before assigning any slot, so an oversize row fails the batch cleanly.
     const routeTexts = change.upsertRoutes.map((r) => this.#encode(r, TABLE_ROUTES, `route ${r.id}`));
     const clusterTexts = change.upsertClusters.map((c) => {
@@ -187,12 +199,21 @@ export class TableWriter {
       c.destinations.map((d) => this.#encode({ id: d.id, address: d.address } satisfies DestinationRowText, TABLE_DESTINATIONS, `destination ${c.id}/${d.id}`)),
     );
 
+    const policyTexts = upsertPolicies.map((a) => this.#encode(a, TABLE_AUTH_POLICIES, `auth policy ${a.id}`));
+
     // Deletes free their slots first, so an upsert in the same batch may reuse nothing it
     // still needs: freed slots go to the back of a FIFO queue.
     for (const id of change.deleteRoutes) {
       const slot = this.#routes.release(id);
       if (slot !== undefined) pending.push({ table: TABLE_ROUTES, slot, text: null });
     }
+    for (const id of deletePolicies) {
+      const slot = this.#authPolicies.release(id);
+      if (slot !== undefined) pending.push({ table: TABLE_AUTH_POLICIES, slot, text: null });
+    }
+    upsertPolicies.forEach((a, i) => {
+      pending.push({ table: TABLE_AUTH_POLICIES, slot: this.#authPolicies.assign(a.id), text: policyTexts[i] });
+    });
     for (const id of change.deleteClusters) {
       const dests = this.#clusterDestinations.get(id);
       if (dests) {

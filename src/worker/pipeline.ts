@@ -4,6 +4,7 @@
  *   1. read    copy what is needed from uWS's stack-allocated request, synchronously
  *   2. route   normalise the path, match a route                    (404 ROUTE_NOT_FOUND, 400 BAD_PATH)
  *   3. check   framing and body limit                                (400 BAD_REQUEST, 413 BODY_TOO_LARGE)
+ *   3a. auth   the route's auth policy, sync when cached             (401 AUTH_*, 403 AUTH_FORBIDDEN)
  *   4. pick    a destination of the route's cluster (shared atomics) (503 NO_DESTINATION)
  *   5. send    build the upstream head once, stream the body with backpressure
  *   6. relay   the response head and body back, with backpressure    (502/504 UPSTREAM_*)
@@ -14,6 +15,7 @@
  * another destination (idempotent methods, no request body, nothing received).
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { AuthOutcome } from '../auth/types.js';
 import { acquire, release, type PickContext } from '../balancing/index.js';
 import { ERRORS, problemBody, type ErrorCode } from '../errors.js';
 import type { Exchange, ForwardError, RequestBodyMode, ResponseHandler } from '../forwarder/types.js';
@@ -120,9 +122,9 @@ export class Pipeline {
 }
 
 /** Answer with a coded problem+json body (HEAD gets the head only). */
-export function respondProblem(res: HttpResponse, code: ErrorCode, method: string, extraHeaders?: readonly string[]): void {
+export function respondProblem(res: HttpResponse, code: ErrorCode, method: string, extraHeaders?: readonly string[], detail?: string): void {
   const spec = ERRORS[code];
-  const body = problemBody(code);
+  const body = problemBody(code, detail);
   res.cork(() => {
     res.writeStatus(statusLine(spec.status));
     res.writeHeader('content-type', PROBLEM_HEADERS);
@@ -193,6 +195,13 @@ class RequestContext implements ResponseHandler {
   // Request body state.
   #bodyReceived = 0;
   #bodyTooLarge = false;
+  /** Body chunks that arrived before the upstream exchange existed (while auth was pending). */
+  #pendingBody: Buffer[] | null = null;
+  #pendingEnd = false;
+
+  // Auth verdict (phase 3a): headers to drop from the client's and to add.
+  #authRemove: ReadonlySet<string> | null = null;
+  #authAdd: readonly string[] | null = null;
 
   constructor(p: Pipeline, res: HttpResponse, method: string, path: string, query: string | undefined,
     host: string, route: CompiledRoute, headers: string[], started: number) {
@@ -233,8 +242,35 @@ class RequestContext implements ResponseHandler {
     }
     if (contentLength > this.#route.maxRequestBodyBytes) return this.#fail('BODY_TOO_LARGE');
     this.#bodyMode = chunked ? 'chunked' : contentLength > 0 ? 'length' : 'none';
-    this.#head = this.#buildHead(contentLength, chunked);
+    // uWS requires onData to be registered before the handler returns.
     if (this.#bodyMode !== 'none') res.onData((chunk, isLast) => this.#onClientData(chunk, isLast));
+
+    if (this.#route.authPolicy !== null) {
+      const auth = this.#p.state.authenticator(this.#route.authPolicy);
+      if (auth === undefined) return this.#fail('AUTH_UNAVAILABLE');
+      const values: string[] = [];
+      for (let i = 0; i < h.length; i += 2) if (h[i] === 'authorization') values.push(h[i + 1]);
+      const verdict = auth.check(values);
+      if (verdict instanceof Promise) {
+        verdict.then((v) => this.#afterAuth(v, contentLength, chunked), () => this.#fail('INTERNAL'));
+        return;
+      }
+      return this.#afterAuth(verdict, contentLength, chunked);
+    }
+    this.#head = this.#buildHead(contentLength, chunked);
+    this.#send();
+  }
+
+  #afterAuth(verdict: AuthOutcome, contentLength: number, chunked: boolean): void {
+    if (this.#aborted || this.#done) return;
+    if (!verdict.ok) {
+      this.#done = true;
+      respondProblem(this.#res, verdict.code, this.#method, ['www-authenticate', verdict.wwwAuthenticate], verdict.detail);
+      return this.#finish(verdict.status, verdict.code);
+    }
+    this.#authRemove = verdict.removeHeaders;
+    this.#authAdd = verdict.setHeaders;
+    this.#head = this.#buildHead(contentLength, chunked);
     this.#send();
   }
 
@@ -251,14 +287,18 @@ class RequestContext implements ResponseHandler {
       else if (h[i] === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${h[i + 1]}` : h[i + 1];
     }
     const drop = route.requestDrop;
+    const authDrop = this.#authRemove;
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i];
       if (skipRequestHeader(name)) continue;
       if (drop !== null && drop.has(name)) continue;
+      if (authDrop !== null && authDrop.has(name)) continue;
       if (connectionDrop !== null && connectionDrop.includes(name)) continue;
       head += `${name}: ${h[i + 1]}\r\n`;
     }
     for (const edit of route.requestAdd) head += `${edit.name}: ${edit.value}\r\n`;
+    const authAdd = this.#authAdd;
+    if (authAdd !== null) for (let i = 0; i < authAdd.length; i += 2) head += `${authAdd[i]}: ${authAdd[i + 1]}\r\n`;
     const client = Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1');
     head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${client}` : client}\r\n`;
     head += 'x-forwarded-proto: http\r\n';
@@ -286,7 +326,16 @@ class RequestContext implements ResponseHandler {
       headTimeoutMs: this.#route.timeoutMs,
       bodyIdleTimeoutMs: opts.bodyIdleTimeoutMs,
     }, this);
-    if (this.#bodyMode !== 'none') this.#exchange.onDrain = () => { if (!this.#aborted) this.#res.resume(); };
+    if (this.#bodyMode !== 'none') {
+      const ex = this.#exchange;
+      ex.onDrain = () => { if (!this.#aborted) this.#res.resume(); };
+      if (this.#pendingBody !== null) {
+        for (const chunk of this.#pendingBody) ex.writeBody(chunk);
+        this.#pendingBody = null;
+        this.#res.resume();
+      }
+      if (this.#pendingEnd) ex.endBody();
+    }
   }
 
   #onClientData(chunk: ArrayBuffer, isLast: boolean): void {
@@ -300,7 +349,13 @@ class RequestContext implements ResponseHandler {
       return;
     }
     const ex = this.#exchange;
-    if (ex === null) return;
+    if (ex === null) {
+      // Auth is still deciding: hold the body (bounded by the route's limit) and stop reading.
+      (this.#pendingBody ??= []).push(Buffer.from(new Uint8Array(chunk)));
+      if (isLast) this.#pendingEnd = true;
+      else this.#res.pause();
+      return;
+    }
     // uWS neuters the ArrayBuffer when this callback returns: copy before handing it on.
     const ok = chunk.byteLength === 0 ? true : ex.writeBody(Buffer.from(new Uint8Array(chunk)));
     if (isLast) ex.endBody();

@@ -8,6 +8,7 @@
  * one handled after sees the new one, never a mix.
  */
 import { policyByIndex, smoothWeightedOrder, type BalancingPolicy, type ClusterMembers } from '../balancing/index.js';
+import type { AuthenticatorFactory, RouteAuthenticator } from '../auth/types.js';
 import type { ClusterConfig, HttpMethod } from '../config/types.js';
 import type { UpstreamPool, UpstreamPoolOptions } from '../forwarder/types.js';
 import { RouteTable } from '../routing/route-table.js';
@@ -51,12 +52,16 @@ export class WorkerState {
   /** Destinations by the slot of their cluster row, so a cluster rebuild touches only its own. */
   readonly #destinationsByCluster = new Map<number, Set<DestinationEntry>>();
   readonly #routeIdBySlot = new Map<number, string>();
+  readonly #authenticators = new Map<string, RouteAuthenticator>();
+  readonly #authIdBySlot = new Map<number, string>();
+  readonly #authFactory: AuthenticatorFactory;
   readonly #poolFactory: PoolFactory;
   readonly #poolOptions: UpstreamPoolOptions;
   #version = -1;
 
-  constructor(poolFactory: PoolFactory, poolOptions: UpstreamPoolOptions) {
+  constructor(poolFactory: PoolFactory, poolOptions: UpstreamPoolOptions, authFactory: AuthenticatorFactory) {
     this.#poolFactory = poolFactory;
+    this.#authFactory = authFactory;
     this.#poolOptions = poolOptions;
   }
 
@@ -73,6 +78,11 @@ export class WorkerState {
     return this.#clustersById.get(id);
   }
 
+  /** The authenticator of an auth policy, or undefined when no such policy is configured. */
+  authenticator(policyId: string): RouteAuthenticator | undefined {
+    return this.#authenticators.get(policyId);
+  }
+
   clusters(): IterableIterator<ClusterEntry> {
     return this.#clustersById.values();
   }
@@ -81,6 +91,19 @@ export class WorkerState {
     const touched = new Set<ClusterEntry>();
     if (batch.full) this.#dropAbsent(batch);
 
+    for (const [slot, row] of batch.authPolicies) {
+      const previous = this.#authIdBySlot.get(slot);
+      if (previous !== undefined && (row === null || row.config.id !== previous)) {
+        this.#authenticators.get(previous)?.close();
+        this.#authenticators.delete(previous);
+        this.#authIdBySlot.delete(slot);
+      }
+      if (row) {
+        this.#authenticators.get(row.config.id)?.close();
+        this.#authenticators.set(row.config.id, this.#authFactory(row.config));
+        this.#authIdBySlot.set(slot, row.config.id);
+      }
+    }
     for (const [slot, row] of batch.clusters) {
       if (row) this.#upsertCluster(slot, row, touched);
     }
@@ -101,12 +124,19 @@ export class WorkerState {
   /** Close every upstream pool (shutdown). */
   close(): void {
     for (const d of this.#destinations.values()) d.pool.close();
+    for (const a of this.#authenticators.values()) a.close();
   }
 
   #dropAbsent(batch: TableBatch): void {
     for (const slot of [...this.#routeIdBySlot.keys()]) if (!batch.routes.has(slot)) this.#removeRoute(slot);
     for (const slot of [...this.#destinations.keys()]) if (!batch.destinations.has(slot)) this.#applyDestination(slot, null, new Set());
     for (const slot of [...this.#clustersBySlot.keys()]) if (!batch.clusters.has(slot)) this.#removeCluster(slot);
+    for (const [slot, id] of [...this.#authIdBySlot]) {
+      if (batch.authPolicies.has(slot)) continue;
+      this.#authenticators.get(id)?.close();
+      this.#authenticators.delete(id);
+      this.#authIdBySlot.delete(slot);
+    }
   }
 
   #upsertCluster(slot: number, row: ClusterRow, touched: Set<ClusterEntry>): void {

@@ -6,7 +6,7 @@ import {
 import { TableReader } from '../../src/shm/table-reader.js';
 import { TableCapacityError, TableWriter, type TableChange } from '../../src/shm/table-writer.js';
 
-const small = { routes: 64, clusters: 8, destinations: 16 };
+const small = { routes: 64, clusters: 8, destinations: 16, authPolicies: 4 };
 
 function route(id: string, cluster = 'c1', path = `/${id}`): RouteConfig {
   return { id, cluster, match: { path } };
@@ -62,7 +62,7 @@ describe('shared tables', () => {
   });
 
   it('apply_writesNothing_whenTheBatchDoesNotFit', () => {
-    const tables = allocateTables({ routes: 4, clusters: 2, destinations: 4 });
+    const tables = allocateTables({ routes: 4, clusters: 2, destinations: 4, authPolicies: 1 });
     const writer = new TableWriter(tables);
     writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: [route('r1')] }), 1);
     const reader = new TableReader(tables);
@@ -113,7 +113,7 @@ describe('shared tables', () => {
   it('reusedSlot_keepsTheInFlightCountOfTheOldOccupant', () => {
     // Requests still running on a removed destination release their count later; resetting
     // it on reuse would drive the new occupant's count negative.
-    const tables = allocateTables({ routes: 4, clusters: 2, destinations: 1 });
+    const tables = allocateTables({ routes: 4, clusters: 2, destinations: 1, authPolicies: 1 });
     const writer = new TableWriter(tables);
     writer.apply(change({ upsertClusters: [cluster('c1', [['a']])] }), 1);
     const views = new TableViews(tables);
@@ -125,7 +125,7 @@ describe('shared tables', () => {
   });
 
   it('reader_fallsBackToAFullSnapshot_whenItFellBehindThePatchLog', () => {
-    const tables = allocateTables({ routes: 4, clusters: 2, destinations: 2 });
+    const tables = allocateTables({ routes: 4, clusters: 2, destinations: 2, authPolicies: 1 });
     const writer = new TableWriter(tables);
     writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: [route('r1')] }), 1);
     const reader = new TableReader(tables);
