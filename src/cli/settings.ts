@@ -22,6 +22,8 @@ export interface Settings {
   readonly drainTimeoutMs: number;
   readonly logLevel: LogLevel;
   readonly accessLog: boolean;
+  readonly metricsPort: number;
+  readonly metricsHost: string;
   readonly maxRoutes: number;
   readonly maxClusters: number;
   readonly maxDestinations: number;
@@ -82,6 +84,9 @@ export const SETTINGS = [
   spec({ env: 'LOG_LEVEL', key: 'logLevel', help: `Log level: ${LOG_LEVELS.join(', ')}`, default: (): LogLevel => 'info',
     parse: (raw) => ((LOG_LEVELS as readonly string[]).includes(raw.trim()) ? (raw.trim() as LogLevel) : new Invalid(`must be one of ${LOG_LEVELS.join(', ')}`)) }),
   spec({ env: 'GATEWAY_ACCESS_LOG', key: 'accessLog', help: 'One JSON log line per request (on/off)', default: () => false, defaultText: 'off', parse: flag }),
+  spec({ env: 'GATEWAY_METRICS_PORT', key: 'metricsPort', help: 'Port of GET /metrics (Prometheus text format, every worker of the instance); 0 turns metrics off', default: () => 9464, parse: integer(0, 65535) }),
+  spec({ env: 'GATEWAY_METRICS_HOST', key: 'metricsHost', help: 'Address the metrics endpoint listens on', default: () => '0.0.0.0',
+    parse: (raw) => (/^[0-9a-fA-F.:]+$|^localhost$/.test(raw.trim()) ? raw.trim() : new Invalid('must be an IPv4 or IPv6 address (or localhost)')) }),
   spec({ env: 'GATEWAY_MAX_ROUTES', key: 'maxRoutes', help: 'Route table capacity (shared memory, reserved at start)', default: () => DEFAULT_MAX_ROUTES, parse: integer(1, 4_000_000) }),
   spec({ env: 'GATEWAY_MAX_CLUSTERS', key: 'maxClusters', help: 'Cluster table capacity', default: () => DEFAULT_MAX_CLUSTERS, parse: integer(1, 1_000_000) }),
   spec({ env: 'GATEWAY_MAX_DESTINATIONS', key: 'maxDestinations', help: 'Destination table capacity', default: () => DEFAULT_MAX_DESTINATIONS, parse: integer(1, 1_000_000) }),

@@ -10,6 +10,10 @@ export interface WorkerData {
   readonly workerIndex: number;
   readonly tables: SharedTables;
   readonly settings: WorkerSettings;
+  /** This worker index's metrics block (shm/metrics-layout.ts), or null when metrics are off. */
+  readonly metrics: SharedArrayBuffer | null;
+  /** Route table capacity (the metrics blocks are sized from it). */
+  readonly maxRoutes: number;
 }
 
 export type PrimaryToWorker =

@@ -6,6 +6,7 @@ import { workerSettings, type Settings } from '../cli/settings.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { allocateTables, type SharedTables } from '../shm/layout.js';
+import { allocateMetrics } from '../shm/metrics-layout.js';
 import { TableWriter } from '../shm/table-writer.js';
 import { ConfigApplier } from './config-applier.js';
 import { FileSource } from './file-source.js';
@@ -13,6 +14,8 @@ import { Supervisor } from './supervisor.js';
 
 export class Instance {
   readonly tables: SharedTables;
+  /** Per-worker metrics blocks, read at scrape time; null when GATEWAY_METRICS_PORT=0. */
+  readonly metrics: readonly SharedArrayBuffer[] | null;
   readonly writer: TableWriter;
   readonly supervisor: Supervisor;
   readonly applier: ConfigApplier;
@@ -25,7 +28,11 @@ export class Instance {
     this.#log = log;
     this.tables = allocateTables({ routes: settings.maxRoutes, clusters: settings.maxClusters, destinations: settings.maxDestinations, authPolicies: settings.maxAuthPolicies });
     this.writer = new TableWriter(this.tables);
-    this.supervisor = new Supervisor({ workers: settings.workers, settings: workerSettings(settings), tables: this.tables, log });
+    this.metrics = settings.metricsPort === 0 ? null : allocateMetrics(settings.workers, settings.maxRoutes);
+    this.supervisor = new Supervisor({
+      workers: settings.workers, settings: workerSettings(settings), tables: this.tables,
+      metrics: this.metrics, maxRoutes: settings.maxRoutes, log,
+    });
     this.applier = new ConfigApplier(this.writer, log, (version) => this.supervisor.notify(version));
   }
 

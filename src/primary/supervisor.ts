@@ -39,6 +39,9 @@ export interface SupervisorOptions {
   readonly workers: number;
   readonly settings: WorkerSettings;
   readonly tables: SharedTables;
+  /** One metrics block per worker index (kept across replacements), or null when metrics are off. */
+  readonly metrics: readonly SharedArrayBuffer[] | null;
+  readonly maxRoutes: number;
   readonly log: Logger;
   /** Backoff before restarting a worker: min(max, base * 2^(crashes-1)). */
   readonly restartBaseMs?: number;
@@ -113,7 +116,10 @@ export class Supervisor extends EventEmitter {
   }
 
   #spawn(slot: Slot, onListening?: () => void, onFailed?: (err: Error) => void): void {
-    const data: WorkerData = { workerIndex: slot.index, tables: this.#opts.tables, settings: this.#opts.settings };
+    const data: WorkerData = {
+      workerIndex: slot.index, tables: this.#opts.tables, settings: this.#opts.settings,
+      metrics: this.#opts.metrics?.[slot.index] ?? null, maxRoutes: this.#opts.maxRoutes,
+    };
     const worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: false, stderr: false });
     slot.worker = worker;
     slot.listening = false;

@@ -14,6 +14,8 @@ export interface HeaderEdit {
 
 export interface CompiledRoute {
   readonly id: string;
+  /** The route's slot in the shared route table (also its index in the metrics blocks). */
+  readonly slot: number;
   readonly clusterId: string;
   readonly timeoutMs: number;
   readonly maxRequestBodyBytes: number;
@@ -33,13 +35,14 @@ export interface CompiledRoute {
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
 
-export function compileRoute(route: RouteConfig): CompiledRoute {
+export function compileRoute(route: RouteConfig, slot: number): CompiledRoute {
   const pathSteps: Array<(path: string) => string> = [];
   const requestEdits: HeaderEdit[] = [];
   const responseEdits: HeaderEdit[] = [];
   for (const t of route.transforms ?? []) compileTransform(t, pathSteps, requestEdits, responseEdits);
   return {
     id: route.id,
+    slot,
     clusterId: route.cluster,
     timeoutMs: route.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     maxRequestBodyBytes: route.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES,

@@ -59,6 +59,9 @@ const pipeline = new Pipeline(state, {
 }, {
   bodyIdleTimeoutMs: settings.upstreamBodyTimeoutMs,
   onAccess: settings.accessLog ? (entry) => log.info({ access: entry }, 'request') : null,
+  metrics: data.metrics ? new Float64Array(data.metrics) : null,
+  maxRoutes: data.maxRoutes,
+  tracer: null,
 });
 
 let syncScheduled = false;

@@ -19,6 +19,11 @@ import type { AuthOutcome } from '../auth/types.js';
 import { acquire, release, type PickContext } from '../balancing/index.js';
 import { ERRORS, problemBody, type ErrorCode } from '../errors.js';
 import type { Exchange, ForwardError, RequestBodyMode, ResponseHandler } from '../forwarder/types.js';
+import type { RequestTrace, RequestTracer } from '../observability/tracing-types.js';
+import {
+  bucketIndex, classIndex, ERROR_INDEX, kBytesIn, kBytesOut, kDurBase, kDurCells, kErrBase, kInFlight, kReqBase, kUpBase, kUpCells,
+  METRIC_CLASSES, methodIndex, routeBase, unmatchedSlot,
+} from '../shm/metrics-layout.js';
 import { normalizePath } from '../routing/route-table.js';
 import type { CompiledRoute } from '../transforms/compile.js';
 import { connectionListed, skipRequestHeader, skipResponseHeader } from '../transforms/headers.js';
@@ -27,6 +32,11 @@ import type { ClusterEntry, DestinationEntry, WorkerState } from './state.js';
 export interface PipelineOptions {
   readonly bodyIdleTimeoutMs: number;
   readonly onAccess: ((entry: AccessEntry) => void) | null;
+  /** This worker's metrics block (see shm/metrics-layout.ts), or null when metrics are off. */
+  readonly metrics: Float64Array | null;
+  /** Route table capacity: the unmatched-requests cells sit after the last route slot. */
+  readonly maxRoutes: number;
+  readonly tracer: RequestTracer | null;
 }
 
 export interface AccessEntry {
@@ -56,13 +66,49 @@ export class Pipeline {
   readonly #state: WorkerState;
   readonly #pick: PickContext;
   readonly #options: PipelineOptions;
-  /** Requests whose response has not finished (for draining). */
-  inFlight = 0;
+  readonly #metrics: Float64Array | null;
+  #inFlight = 0;
 
   constructor(state: WorkerState, pick: PickContext, options: PipelineOptions) {
     this.#state = state;
     this.#pick = pick;
     this.#options = options;
+    this.#metrics = options.metrics;
+  }
+
+  /** Requests whose response has not finished (for draining, and the in-flight gauge). */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  begin(): void {
+    this.#inFlight++;
+    if (this.#metrics !== null) this.#metrics[kInFlight] = this.#inFlight;
+  }
+
+  /** Count a finished request: one store per cell, in this worker's own block. */
+  record(routeSlot: number, method: string, status: number, code: ErrorCode | null, seconds: number, upstreamSeconds: number, bytesIn: number, bytesOut: number, ended: boolean): void {
+    if (ended) this.#inFlight--;
+    const m = this.#metrics;
+    if (m === null) return;
+    if (ended) m[kInFlight] = this.#inFlight;
+    const base = routeBase(routeSlot);
+    m[base + kReqBase + methodIndex(method) * METRIC_CLASSES.length + classIndex(status)]++;
+    m[base + kDurBase + bucketIndex(seconds)]++;
+    m[base + kDurBase + kDurCells - 1] += seconds;
+    if (upstreamSeconds >= 0) {
+      m[base + kUpBase + bucketIndex(upstreamSeconds)]++;
+      m[base + kUpBase + kUpCells - 1] += upstreamSeconds;
+    }
+    if (bytesIn > 0) m[base + kBytesIn] += bytesIn;
+    if (bytesOut > 0) m[base + kBytesOut] += bytesOut;
+    if (code !== null) m[kErrBase + ERROR_INDEX[code]]++;
+  }
+
+  /** Answer a request that never reached a route, and count it under the unmatched cells. */
+  #reject(res: HttpResponse, code: ErrorCode, method: string, started: number): void {
+    respondProblem(res, code, method);
+    this.record(unmatchedSlot(this.#options.maxRoutes), method, ERRORS[code].status, code, (performance.now() - started) / 1000, -1, 0, 0, false);
   }
 
   handle(res: HttpResponse, req: HttpRequest): void {
@@ -70,17 +116,17 @@ export class Pipeline {
     const method = req.getCaseSensitiveMethod();
     const rawPath = req.getUrl();
     const query = req.getQuery();
-    if (!this.#state.ready) return respondProblem(res, 'NOT_READY', method);
+    if (!this.#state.ready) return this.#reject(res, 'NOT_READY', method, started);
 
     const path = normalizePath(rawPath);
-    if (path === null) return respondProblem(res, 'BAD_PATH', method);
+    if (path === null) return this.#reject(res, 'BAD_PATH', method, started);
     const host = req.getHeader('host');
 
     currentReq = req;
     const match = this.#state.routes.match(method, host, path, headerOf);
     if (match === null) {
       currentReq = null;
-      return respondProblem(res, 'ROUTE_NOT_FOUND', method);
+      return this.#reject(res, 'ROUTE_NOT_FOUND', method, started);
     }
     const route = match.payload;
 
@@ -89,7 +135,10 @@ export class Pipeline {
     currentReq = null;
     const headers = scratch;
 
-    const ctx = new RequestContext(this, res, method, path, query, host, route, headers, started);
+    const tracer = this.#options.tracer;
+    let trace: RequestTrace | null = null;
+    if (tracer !== null) trace = tracer.start(method, path, route.id, host, headerValue(headers, 'traceparent'), headerValue(headers, 'tracestate'));
+    const ctx = new RequestContext(this, res, method, path, query, host, route, headers, started, trace);
     ctx.start();
   }
 
@@ -166,6 +215,11 @@ class RequestContext implements ResponseHandler {
   readonly #route: CompiledRoute;
   readonly #headers: string[];
   readonly #started: number;
+  readonly #trace: RequestTrace | null;
+  /** When the current upstream attempt was sent, and how long until its response head (s). */
+  #upstreamSent = 0;
+  #upstreamSeconds = -1;
+  #bytesOut = 0;
 
   #cluster: ClusterEntry | null = null;
   #destination: DestinationEntry | null = null;
@@ -204,7 +258,7 @@ class RequestContext implements ResponseHandler {
   #authAdd: readonly string[] | null = null;
 
   constructor(p: Pipeline, res: HttpResponse, method: string, path: string, query: string | undefined,
-    host: string, route: CompiledRoute, headers: string[], started: number) {
+    host: string, route: CompiledRoute, headers: string[], started: number, trace: RequestTrace | null) {
     this.#p = p;
     this.#res = res;
     this.#method = method;
@@ -214,12 +268,13 @@ class RequestContext implements ResponseHandler {
     this.#route = route;
     this.#headers = headers;
     this.#started = started;
+    this.#trace = trace;
   }
 
   start(): void {
     const res = this.#res;
     res.onAborted(() => this.#onClientAborted());
-    this.#p.inFlight++;
+    this.#p.begin();
 
     const cluster = this.#p.state.cluster(this.#route.clusterId);
     if (!cluster || !cluster.live) return this.#fail('NO_DESTINATION');
@@ -319,9 +374,23 @@ class RequestContext implements ResponseHandler {
     this.#released = false;
     const host = this.#route.upstreamHostFromDestination || !this.#host ? dest.authority : this.#host;
     const opts = this.#p.options;
+    let tail = `host: ${host}\r\n`;
+    if (this.#trace !== null) {
+      const ctx = this.#trace.startUpstream(dest.id, dest.address, this.#attempt);
+      tail += `traceparent: ${ctx.traceparent}\r\n`;
+      if (ctx.tracestate !== null) tail += `tracestate: ${ctx.tracestate}\r\n`;
+    } else {
+      const tp = headerValue(this.#headers, 'traceparent');
+      if (tp !== undefined) {
+        tail += `traceparent: ${tp}\r\n`;
+        const ts = headerValue(this.#headers, 'tracestate');
+        if (ts !== undefined) tail += `tracestate: ${ts}\r\n`;
+      }
+    }
+    this.#upstreamSent = performance.now();
     this.#exchange = dest.pool.request({
       method: this.#method,
-      head: `${this.#head}host: ${host}\r\n\r\n`,
+      head: `${this.#head}${tail}\r\n`,
       bodyMode: this.#bodyMode,
       headTimeoutMs: this.#route.timeoutMs,
       bodyIdleTimeoutMs: opts.bodyIdleTimeoutMs,
@@ -365,6 +434,8 @@ class RequestContext implements ResponseHandler {
   // ---- ResponseHandler (phase 6) ------------------------------------------------------
 
   onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean): void {
+    this.#upstreamSeconds = (performance.now() - this.#upstreamSent) / 1000;
+    if (this.#trace !== null) this.#trace.endUpstream(statusCode, null);
     if (this.#aborted) return;
     this.#status = statusCode;
     this.#statusMessage = statusMessage;
@@ -420,6 +491,7 @@ class RequestContext implements ResponseHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.#aborted || this.#done) return true;
+    this.#bytesOut += chunk.length;
     const res = this.#res;
     let ok = true;
     res.cork(() => {
@@ -510,6 +582,7 @@ class RequestContext implements ResponseHandler {
   }
 
   onError(error: ForwardError): void {
+    if (this.#trace !== null && this.#upstreamSeconds < 0) this.#trace.endUpstream(0, error.code);
     this.#releaseDestination();
     this.#exchange = null;
     if (this.#aborted) return this.#finish(499);
@@ -559,15 +632,23 @@ class RequestContext implements ResponseHandler {
   #finish(status: number, code: ErrorCode | null = null): void {
     if (this.#finished) return;
     this.#finished = true;
-    this.#p.inFlight--;
+    const seconds = (performance.now() - this.#started) / 1000;
+    this.#p.record(this.#route.slot, this.#method, status, code, seconds, this.#upstreamSeconds, this.#bodyReceived, this.#bytesOut, true);
+    if (this.#trace !== null) this.#trace.end(status, code);
     const log = this.#p.options.onAccess;
     if (log !== null) {
       log({
         method: this.#method, path: this.#path, route: this.#route.id, destination: this.#destination?.id ?? null,
-        status, code, durationMs: Math.round((performance.now() - this.#started) * 1000) / 1000,
+        status, code, durationMs: Math.round(seconds * 1e6) / 1000,
       });
     }
   }
+}
+
+/** The first value of a lower-case header name in a flat [name, value, ...] list. */
+function headerValue(headers: readonly string[], name: string): string | undefined {
+  for (let i = 0; i < headers.length; i += 2) if (headers[i] === name) return headers[i + 1];
+  return undefined;
 }
 
 function isAscii(s: string): boolean {

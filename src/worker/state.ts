@@ -231,7 +231,7 @@ export class WorkerState {
   #upsertRoute(row: RouteRow): void {
     const previousId = this.#routeIdBySlot.get(row.slot);
     if (previousId !== undefined && previousId !== row.config.id) this.routes.remove(previousId);
-    this.routes.upsert(row.config, compileRoute(row.config));
+    this.routes.upsert(row.config, compileRoute(row.config, row.slot));
     this.#routeIdBySlot.set(row.slot, row.config.id);
   }
 

@@ -1,0 +1,25 @@
+/**
+ * The seam between the worker pipeline and tracing (OBS-01). With tracing off the pipeline
+ * holds `null` and pays one comparison per request; with it on, one RequestTrace per sampled
+ * request (an unsampled request gets null too, but its traceparent is still propagated).
+ */
+export interface RequestTrace {
+  /**
+   * Start the client span of one upstream attempt; returns the `traceparent` value (and
+   * `tracestate`, or null) to send upstream so the upstream's spans join this trace.
+   */
+  startUpstream(destinationId: string, address: string, attempt: number): { readonly traceparent: string; readonly tracestate: string | null };
+  /** End the current client span: the upstream status, or the error code when it failed. */
+  endUpstream(status: number, errorCode: string | null): void;
+  /** End the server span with the status sent to the client (499: client went away). */
+  end(status: number, errorCode: string | null): void;
+}
+
+export interface RequestTracer {
+  /**
+   * Start the server span of a request that matched `routeId`. `traceparent`/`tracestate` are
+   * the caller's headers (W3C), when present. Returns null when tracing decides not to record;
+   * then the pipeline forwards the caller's traceparent unchanged.
+   */
+  start(method: string, path: string, routeId: string, host: string, traceparent: string | undefined, tracestate: string | undefined): RequestTrace | null;
+}
