@@ -1,0 +1,584 @@
+/**
+ * Incremental HTTP/1.1 response parser working directly on Buffers.
+ *
+ * Why home-made: the upstream client's cost is counted in C++<->JS crossings and byte-to-string
+ * conversions (docs: BENCH.md). This parser validates and frames in plain JS loops over the
+ * bytes and makes strings only for header names and values (latin1, one slice each; common
+ * header names and the reason "OK" come from constant strings without any crossing).
+ *
+ * Model: pull, not push. `execute(buf, start, end)` runs until it has one event to report and
+ * returns it; the caller acts on the event (which may abort, pause or reuse the connection)
+ * and calls `execute` again from `offset`. The parser never calls out, so nothing a handler
+ * does can re-enter it.
+ *
+ * Carry invariant: after PARSE_NEED_MORE the caller keeps the bytes [offset, end) and passes
+ * them again, followed by new bytes, as the start of the next `execute`. The parser relies on
+ * that (it remembers how far the current line was already scanned), which keeps a head that
+ * arrives one byte per read linear instead of quadratic.
+ *
+ * Strictness: lines end in CRLF (a bare LF or CR is an error), obs-fold and control bytes other
+ * than HTAB are errors, Content-Length must be digits, duplicates must agree, and
+ * Content-Length with Transfer-Encoding is an error (RFC 9112 §6.3 allows treating it as one;
+ * it is the classic response-splitting shape).
+ */
+
+/** Not enough bytes to make progress; keep [offset, end) and call again with more. */
+export const PARSE_NEED_MORE = 0;
+/** A final (non-1xx) head is ready: statusCode, statusMessage, headers, hasBody, keepAlive. */
+export const PARSE_HEAD = 1;
+/** Body bytes [bodyStart, bodyEnd) of the buffer passed to execute; offset is past them. */
+export const PARSE_BODY = 2;
+/** The message is complete; `trailers` holds the trailer fields, if any. */
+export const PARSE_COMPLETE = 3;
+/** Invalid or oversized response: errorCode and errorMessage. The parser stays in error. */
+export const PARSE_ERROR = 4;
+
+export type ParseEvent =
+  | typeof PARSE_NEED_MORE
+  | typeof PARSE_HEAD
+  | typeof PARSE_BODY
+  | typeof PARSE_COMPLETE
+  | typeof PARSE_ERROR;
+
+export type ParseErrorCode = 'UPSTREAM_PROTOCOL' | 'UPSTREAM_HEADERS_TOO_LARGE';
+
+/** `latin1Slice` is Buffer's own one-crossing decoder; `toString('latin1', ...)` wraps it. */
+interface Latin1Slicing {
+  latin1Slice(start: number, end: number): string;
+}
+
+// Parser states.
+const ST_STATUS = 0;
+const ST_HEADER = 1;
+const ST_BODY_LENGTH = 2;
+const ST_CHUNK_SIZE = 3;
+const ST_CHUNK_DATA = 4;
+const ST_CHUNK_DATA_END = 5;
+const ST_TRAILER = 6;
+const ST_BODY_EOF = 7;
+const ST_DONE = 8;
+const ST_ERROR = 9;
+
+const HTAB = 0x09;
+const LF = 0x0a;
+const CR = 0x0d;
+const SP = 0x20;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const SEMICOLON = 0x3b;
+
+/** Largest chunk size accepted: keeps `size * 16 + digit` exact in a double. */
+const MAX_CHUNK_SIZE = 2 ** 52;
+/** Content-Length digits accepted: 15 digits stay below 2^53. */
+const MAX_CONTENT_LENGTH_DIGITS = 15;
+
+/** tchar (RFC 9110 §5.6.2): 1 when the byte may appear in a field name. */
+const TCHAR = new Uint8Array(256);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") {
+  TCHAR[c.charCodeAt(0)] = 1;
+}
+
+/** field-vchar / SP / HTAB / obs-text: 1 when the byte may appear in a field value or reason. */
+const VALUE_OK = new Uint8Array(256);
+VALUE_OK[HTAB] = 1;
+for (let c = 0x20; c <= 0x7e; c++) VALUE_OK[c] = 1;
+for (let c = 0x80; c <= 0xff; c++) VALUE_OK[c] = 1;
+
+/** Hex digit values; 255 = not a hex digit. */
+const HEX = new Uint8Array(256).fill(255);
+for (let c = 0; c < 10; c++) HEX[0x30 + c] = c;
+for (let c = 0; c < 6; c++) {
+  HEX[0x41 + c] = 10 + c;
+  HEX[0x61 + c] = 10 + c;
+}
+
+const ascii = (s: string): Uint8Array => Uint8Array.from(s, (ch) => ch.charCodeAt(0));
+const LOWER_CONTENT_LENGTH = ascii('content-length');
+const LOWER_TRANSFER_ENCODING = ascii('transfer-encoding');
+const LOWER_CONNECTION = ascii('connection');
+const LOWER_CHUNKED = ascii('chunked');
+const LOWER_CLOSE = ascii('close');
+const LOWER_KEEP_ALIVE = ascii('keep-alive');
+
+/**
+ * Header names that upstreams send most, in the spellings they use. A name whose bytes match
+ * one exactly is returned as this constant string: no decode, no crossing. Indexed by length.
+ */
+const KNOWN_NAMES: string[][] = [];
+for (const name of [
+  'Content-Length', 'Content-Type', 'Date', 'Server', 'Connection', 'Keep-Alive',
+  'Transfer-Encoding', 'Cache-Control', 'ETag', 'Last-Modified', 'Vary', 'Location',
+  'Set-Cookie', 'Content-Encoding', 'Accept-Ranges', 'Expires', 'X-Powered-By',
+  'content-length', 'content-type', 'date', 'server', 'connection', 'keep-alive',
+  'transfer-encoding', 'cache-control', 'etag', 'last-modified', 'vary', 'location',
+  'set-cookie', 'content-encoding', 'accept-ranges', 'expires', 'x-powered-by',
+]) {
+  (KNOWN_NAMES[name.length] ??= []).push(name);
+}
+
+function knownName(buf: Buffer, start: number, end: number): string | undefined {
+  const candidates = KNOWN_NAMES[end - start];
+  if (candidates === undefined) return undefined;
+  outer: for (let k = 0; k < candidates.length; k++) {
+    const name = candidates[k];
+    for (let i = 0; i < name.length; i++) {
+      if (name.charCodeAt(i) !== buf[start + i]) continue outer;
+    }
+    return name;
+  }
+  return undefined;
+}
+
+/** Case-insensitive compare of buf[start, end) with a lower-case ASCII constant. */
+function equalsLower(buf: Buffer, start: number, end: number, lower: Uint8Array): boolean {
+  if (end - start !== lower.length) return false;
+  for (let i = 0; i < lower.length; i++) {
+    // `| 0x20` folds A-Z onto a-z; no other validated name/value byte folds onto a letter or '-'.
+    if ((buf[start + i] | 0x20) !== lower[i]) return false;
+  }
+  return true;
+}
+
+function decode(buf: Buffer, start: number, end: number): string {
+  return start === end ? '' : (buf as unknown as Latin1Slicing).latin1Slice(start, end);
+}
+
+export class ResponseParser {
+  readonly #maxHeadBytes: number;
+
+  #state = ST_STATUS;
+  #isHeadRequest = false;
+  #offset = 0;
+  /** Bytes of the current line already scanned for LF (see the carry invariant). */
+  #scanned = 0;
+  /** Bytes of the current head / trailer section / chunk-size line so far, for the limits. */
+  #sectionBytes = 0;
+
+  #statusCode = 0;
+  #versionMinor = 1;
+  #statusMessage = '';
+  #headers: string[] = [];
+  #hasBody = false;
+  #keepAlive = false;
+
+  // Framing facts gathered while reading header lines.
+  #contentLength = -1;
+  #transferEncoding = false;
+  #chunkedCount = 0;
+  #chunkedLast = false;
+  #connectionClose = false;
+  #connectionKeepAlive = false;
+
+  #remaining = 0;
+  #bodyStart = 0;
+  #bodyEnd = 0;
+  #trailers: string[] | null = null;
+
+  #errorCode: ParseErrorCode = 'UPSTREAM_PROTOCOL';
+  #errorMessage = '';
+
+  constructor(maxHeadBytes: number) {
+    this.#maxHeadBytes = maxHeadBytes;
+  }
+
+  /** Prepare for the response to a new request. `isHeadRequest`: the response has no body. */
+  start(isHeadRequest: boolean): void {
+    this.#state = ST_STATUS;
+    this.#isHeadRequest = isHeadRequest;
+    this.#offset = 0;
+    this.#trailers = null;
+    this.#resetHead();
+  }
+
+  get offset(): number { return this.#offset; }
+  get statusCode(): number { return this.#statusCode; }
+  get statusMessage(): string { return this.#statusMessage; }
+  /** Flat [name, value, ...]; a fresh array per final head, owned by the receiver. */
+  get headers(): string[] { return this.#headers; }
+  get hasBody(): boolean { return this.#hasBody; }
+  /** Whether the connection may carry another exchange once this message is complete. */
+  get keepAlive(): boolean { return this.#keepAlive; }
+  get bodyStart(): number { return this.#bodyStart; }
+  get bodyEnd(): number { return this.#bodyEnd; }
+  get trailers(): string[] | null { return this.#trailers; }
+  get errorCode(): ParseErrorCode { return this.#errorCode; }
+  get errorMessage(): string { return this.#errorMessage; }
+  /** The whole message has been read; the next `execute` returns PARSE_COMPLETE. */
+  get messageDone(): boolean { return this.#state === ST_DONE; }
+
+  /**
+   * The upstream closed its side. Returns true when that completes the message (a body
+   * delimited by the connection close); the caller then treats it as PARSE_COMPLETE.
+   */
+  finishAtEof(): boolean {
+    if (this.#state !== ST_BODY_EOF) return false;
+    this.#state = ST_DONE;
+    return true;
+  }
+
+  execute(buf: Buffer, start: number, end: number): ParseEvent {
+    let off = start;
+    for (;;) {
+      switch (this.#state) {
+        case ST_STATUS:
+        case ST_HEADER:
+        case ST_TRAILER:
+        case ST_CHUNK_SIZE: {
+          const lf = this.#findLf(buf, off, end);
+          const isChunkLine = this.#state === ST_CHUNK_SIZE;
+          if (lf < 0) {
+            if (this.#sectionBytes + (end - off) > this.#maxHeadBytes) return this.#overLimit(isChunkLine);
+            this.#offset = off;
+            return PARSE_NEED_MORE;
+          }
+          this.#sectionBytes += lf + 1 - off;
+          if (this.#sectionBytes > this.#maxHeadBytes) return this.#overLimit(isChunkLine);
+          if (lf === off || buf[lf - 1] !== CR) return this.#fail('bare LF line terminator');
+          const lineEnd = lf - 1;
+          const lineStart = off;
+          off = lf + 1;
+          if (isChunkLine) {
+            if (!this.#parseChunkSize(buf, lineStart, lineEnd)) return PARSE_ERROR;
+            continue;
+          }
+          if (this.#state === ST_STATUS) {
+            if (!this.#parseStatusLine(buf, lineStart, lineEnd)) return PARSE_ERROR;
+            this.#state = ST_HEADER;
+            continue;
+          }
+          if (lineEnd !== lineStart) {
+            if (!this.#parseFieldLine(buf, lineStart, lineEnd)) return PARSE_ERROR;
+            continue;
+          }
+          // Empty line: end of the head or of the trailer section.
+          if (this.#state === ST_TRAILER) {
+            this.#state = ST_DONE;
+            this.#offset = off;
+            return PARSE_COMPLETE;
+          }
+          const event = this.#finishHead();
+          if (event === PARSE_NEED_MORE) continue; // an interim 1xx head was skipped
+          this.#offset = off;
+          return event;
+        }
+        case ST_BODY_LENGTH:
+        case ST_CHUNK_DATA: {
+          if (off === end) {
+            this.#offset = off;
+            return PARSE_NEED_MORE;
+          }
+          const n = Math.min(end - off, this.#remaining);
+          this.#remaining -= n;
+          this.#bodyStart = off;
+          this.#bodyEnd = off + n;
+          this.#offset = off + n;
+          if (this.#remaining === 0) {
+            this.#state = this.#state === ST_BODY_LENGTH ? ST_DONE : ST_CHUNK_DATA_END;
+          }
+          return PARSE_BODY;
+        }
+        case ST_CHUNK_DATA_END: {
+          const available = end - off;
+          if (available >= 1 && buf[off] !== CR) return this.#fail('missing CRLF after chunk data');
+          if (available < 2) {
+            this.#offset = off;
+            return PARSE_NEED_MORE;
+          }
+          if (buf[off + 1] !== LF) return this.#fail('missing CRLF after chunk data');
+          off += 2;
+          this.#state = ST_CHUNK_SIZE;
+          this.#sectionBytes = 0;
+          continue;
+        }
+        case ST_BODY_EOF: {
+          this.#offset = end;
+          if (off === end) return PARSE_NEED_MORE;
+          this.#bodyStart = off;
+          this.#bodyEnd = end;
+          return PARSE_BODY;
+        }
+        case ST_DONE:
+          this.#offset = off;
+          return PARSE_COMPLETE;
+        default:
+          return PARSE_ERROR;
+      }
+    }
+  }
+
+  #findLf(buf: Buffer, off: number, end: number): number {
+    for (let i = off + this.#scanned; i < end; i++) {
+      if (buf[i] === LF) {
+        this.#scanned = 0;
+        return i;
+      }
+    }
+    this.#scanned = end - off;
+    return -1;
+  }
+
+  #resetHead(): void {
+    this.#sectionBytes = 0;
+    this.#scanned = 0;
+    this.#headers = [];
+    this.#contentLength = -1;
+    this.#transferEncoding = false;
+    this.#chunkedCount = 0;
+    this.#chunkedLast = false;
+    this.#connectionClose = false;
+    this.#connectionKeepAlive = false;
+  }
+
+  #fail(message: string, code: ParseErrorCode = 'UPSTREAM_PROTOCOL'): typeof PARSE_ERROR {
+    this.#state = ST_ERROR;
+    this.#errorCode = code;
+    this.#errorMessage = message;
+    return PARSE_ERROR;
+  }
+
+  #overLimit(isChunkLine: boolean): typeof PARSE_ERROR {
+    if (isChunkLine) return this.#fail('chunk-size line longer than maxResponseHeadBytes');
+    const what = this.#state === ST_TRAILER ? 'trailer section' : 'response head';
+    return this.#fail(`${what} exceeds ${this.#maxHeadBytes} bytes`, 'UPSTREAM_HEADERS_TOO_LARGE');
+  }
+
+  /** `HTTP/1.x NNN[ reason]` over [s, e) (CRLF excluded). */
+  #parseStatusLine(buf: Buffer, s: number, e: number): boolean {
+    if (
+      e - s < 12 ||
+      buf[s] !== 0x48 || buf[s + 1] !== 0x54 || buf[s + 2] !== 0x54 || buf[s + 3] !== 0x50 ||
+      buf[s + 4] !== 0x2f || buf[s + 6] !== 0x2e || buf[s + 8] !== SP
+    ) {
+      this.#fail('malformed status line');
+      return false;
+    }
+    const minor = buf[s + 7] - 0x30;
+    if (buf[s + 5] !== 0x31 || (minor !== 0 && minor !== 1)) {
+      this.#fail('unsupported HTTP version in status line');
+      return false;
+    }
+    const d0 = buf[s + 9] - 0x30;
+    const d1 = buf[s + 10] - 0x30;
+    const d2 = buf[s + 11] - 0x30;
+    if (d0 < 1 || d0 > 9 || d1 < 0 || d1 > 9 || d2 < 0 || d2 > 9) {
+      this.#fail('invalid status code');
+      return false;
+    }
+    this.#versionMinor = minor;
+    this.#statusCode = d0 * 100 + d1 * 10 + d2;
+    if (e === s + 12) {
+      this.#statusMessage = '';
+      return true;
+    }
+    if (buf[s + 12] !== SP) {
+      this.#fail('malformed status line');
+      return false;
+    }
+    for (let i = s + 13; i < e; i++) {
+      if (VALUE_OK[buf[i]] === 0) {
+        this.#fail('invalid byte in reason phrase');
+        return false;
+      }
+    }
+    this.#statusMessage =
+      e - s === 15 && buf[s + 13] === 0x4f && buf[s + 14] === 0x4b ? 'OK' : decode(buf, s + 13, e);
+    return true;
+  }
+
+  /** `name: value` over [s, e) (CRLF excluded); into headers, or trailers in ST_TRAILER. */
+  #parseFieldLine(buf: Buffer, s: number, e: number): boolean {
+    const first = buf[s];
+    if (first === SP || first === HTAB) {
+      this.#fail('obs-fold continuation line');
+      return false;
+    }
+    let i = s;
+    while (i < e && TCHAR[buf[i]] === 1) i++;
+    if (i === s || i === e || buf[i] !== COLON) {
+      this.#fail('invalid header field name');
+      return false;
+    }
+    const nameEnd = i;
+    i++;
+    while (i < e && (buf[i] === SP || buf[i] === HTAB)) i++;
+    const valueStart = i;
+    let valueEnd = i;
+    for (; i < e; i++) {
+      const c = buf[i];
+      if (VALUE_OK[c] === 0) {
+        this.#fail('invalid byte in header field value');
+        return false;
+      }
+      if (c !== SP && c !== HTAB) valueEnd = i + 1;
+    }
+    const name = knownName(buf, s, nameEnd) ?? decode(buf, s, nameEnd);
+    const value = decode(buf, valueStart, valueEnd);
+    if (this.#state === ST_TRAILER) {
+      (this.#trailers ??= []).push(name, value);
+      return true;
+    }
+    this.#headers.push(name, value);
+    return this.#noteFraming(buf, s, nameEnd, valueStart, valueEnd);
+  }
+
+  /** Records Content-Length, Transfer-Encoding and Connection, the fields that frame. */
+  #noteFraming(buf: Buffer, s: number, nameEnd: number, vs: number, ve: number): boolean {
+    switch (nameEnd - s) {
+      case 14:
+        if (equalsLower(buf, s, nameEnd, LOWER_CONTENT_LENGTH)) return this.#noteContentLength(buf, vs, ve);
+        return true;
+      case 17:
+        if (equalsLower(buf, s, nameEnd, LOWER_TRANSFER_ENCODING)) return this.#noteTransferEncoding(buf, vs, ve);
+        return true;
+      case 10:
+        if (equalsLower(buf, s, nameEnd, LOWER_CONNECTION)) this.#noteConnection(buf, vs, ve);
+        return true;
+      default:
+        return true;
+    }
+  }
+
+  #noteContentLength(buf: Buffer, vs: number, ve: number): boolean {
+    if (ve === vs || ve - vs > MAX_CONTENT_LENGTH_DIGITS) {
+      this.#fail('invalid Content-Length');
+      return false;
+    }
+    let n = 0;
+    for (let i = vs; i < ve; i++) {
+      const d = buf[i] - 0x30;
+      if (d < 0 || d > 9) {
+        this.#fail('invalid Content-Length');
+        return false;
+      }
+      n = n * 10 + d;
+    }
+    if (this.#contentLength >= 0 && this.#contentLength !== n) {
+      this.#fail('conflicting Content-Length values');
+      return false;
+    }
+    this.#contentLength = n;
+    return true;
+  }
+
+  /**
+   * Transfer codings, in order over all Transfer-Encoding lines. Chunked framing applies when
+   * chunked is the last coding; chunked applied twice is invalid (RFC 9112 §6.1).
+   */
+  #noteTransferEncoding(buf: Buffer, vs: number, ve: number): boolean {
+    this.#transferEncoding = true;
+    let i = vs;
+    while (i < ve) {
+      while (i < ve && (buf[i] === SP || buf[i] === HTAB || buf[i] === COMMA)) i++;
+      const ts = i;
+      while (i < ve && buf[i] !== COMMA) i++;
+      let te = i;
+      while (te > ts && (buf[te - 1] === SP || buf[te - 1] === HTAB)) te--;
+      if (te === ts) continue;
+      const chunked = equalsLower(buf, ts, te, LOWER_CHUNKED);
+      if (chunked && ++this.#chunkedCount > 1) {
+        this.#fail('chunked transfer coding applied twice');
+        return false;
+      }
+      this.#chunkedLast = chunked;
+    }
+    return true;
+  }
+
+  #noteConnection(buf: Buffer, vs: number, ve: number): void {
+    let i = vs;
+    while (i < ve) {
+      while (i < ve && (buf[i] === SP || buf[i] === HTAB || buf[i] === COMMA)) i++;
+      const ts = i;
+      while (i < ve && buf[i] !== COMMA) i++;
+      let te = i;
+      while (te > ts && (buf[te - 1] === SP || buf[te - 1] === HTAB)) te--;
+      if (equalsLower(buf, ts, te, LOWER_CLOSE)) this.#connectionClose = true;
+      else if (equalsLower(buf, ts, te, LOWER_KEEP_ALIVE)) this.#connectionKeepAlive = true;
+    }
+  }
+
+  /**
+   * The head's empty line was read. Returns PARSE_HEAD for a final head, PARSE_NEED_MORE
+   * (meaning "continue") after skipping an interim 1xx head, or PARSE_ERROR.
+   */
+  #finishHead(): ParseEvent {
+    const status = this.#statusCode;
+    if (status < 200) {
+      // 101 would switch protocols, which needs a tunnel this client does not offer.
+      if (status === 101) return this.#fail('unexpected 101 Switching Protocols');
+      this.#resetHead();
+      this.#state = ST_STATUS;
+      return PARSE_NEED_MORE;
+    }
+    if (this.#transferEncoding && this.#contentLength >= 0) {
+      return this.#fail('both Content-Length and Transfer-Encoding');
+    }
+    // HTTP/1.1 persists unless told otherwise; HTTP/1.0 only when asked to. An HTTP/1.0
+    // message with Transfer-Encoding has faulty framing: read it, then close (RFC 9112 §6.1).
+    let keepAlive = this.#versionMinor === 1
+      ? !this.#connectionClose
+      : this.#connectionKeepAlive && !this.#connectionClose && !this.#transferEncoding;
+    this.#sectionBytes = 0;
+    const noBody = this.#isHeadRequest || status === 204 || status === 304;
+    if (noBody) {
+      this.#state = ST_DONE;
+    } else if (this.#transferEncoding) {
+      if (this.#chunkedLast) {
+        this.#state = ST_CHUNK_SIZE;
+      } else {
+        this.#state = ST_BODY_EOF;
+        keepAlive = false;
+      }
+    } else if (this.#contentLength >= 0) {
+      this.#remaining = this.#contentLength;
+      this.#state = this.#contentLength === 0 ? ST_DONE : ST_BODY_LENGTH;
+    } else {
+      this.#state = ST_BODY_EOF;
+      keepAlive = false;
+    }
+    this.#hasBody = !noBody;
+    this.#keepAlive = keepAlive;
+    return PARSE_HEAD;
+  }
+
+  /** `1*HEXDIG [BWS ; chunk-ext]` over [s, e). Moves to chunk data, or to trailers on 0. */
+  #parseChunkSize(buf: Buffer, s: number, e: number): boolean {
+    let i = s;
+    let size = 0;
+    while (i < e) {
+      const h = HEX[buf[i]];
+      if (h === 255) break;
+      size = size * 16 + h;
+      if (size > MAX_CHUNK_SIZE) {
+        this.#fail('chunk size too large');
+        return false;
+      }
+      i++;
+    }
+    if (i === s) {
+      this.#fail('invalid chunk size');
+      return false;
+    }
+    while (i < e && (buf[i] === SP || buf[i] === HTAB)) i++;
+    if (i < e) {
+      if (buf[i] !== SEMICOLON) {
+        this.#fail('invalid chunk size');
+        return false;
+      }
+      for (i++; i < e; i++) {
+        if (VALUE_OK[buf[i]] === 0) {
+          this.#fail('invalid byte in chunk extension');
+          return false;
+        }
+      }
+    }
+    this.#sectionBytes = 0;
+    if (size === 0) {
+      this.#state = ST_TRAILER;
+    } else {
+      this.#remaining = size;
+      this.#state = ST_CHUNK_DATA;
+    }
+    return true;
+  }
+}

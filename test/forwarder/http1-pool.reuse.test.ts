@@ -1,0 +1,275 @@
+import type net from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Http1Pool } from '../../src/forwarder/http1-pool.js';
+import type { Outcome } from './helpers.js';
+import {
+  eventually,
+  exchange,
+  forwardRequest,
+  httpServer,
+  pool,
+  rawServer,
+  respondToEachRequest,
+  sleep,
+  type TestServer,
+} from './helpers.js';
+
+let server: TestServer | null = null;
+let upstream: Http1Pool | null = null;
+afterEach(async () => {
+  upstream?.close();
+  upstream = null;
+  await server?.close();
+  server = null;
+});
+
+const OK_HI = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi';
+
+describe('Http1Pool connection reuse rules', () => {
+  it('request_reusesConnection_afterCleanlyFinishedExchange', async () => {
+    server = await httpServer((req, res) => res.end('x'));
+    upstream = pool(server.port);
+    for (let i = 0; i < 5; i++) {
+      const out = await exchange(upstream, forwardRequest());
+      expect(out.body.toString()).toBe('x');
+    }
+    expect(server.connections).toBe(1);
+    expect(upstream.openConnections).toBe(1);
+    expect(upstream.idleConnections).toBe(1);
+  });
+
+  it.each([
+    ['connectionClose', 'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nhi'],
+    ['connectionCloseAmongOtherTokens', 'HTTP/1.1 200 OK\r\nConnection: Upgrade ,  CLOSE\r\nContent-Length: 2\r\n\r\nhi'],
+    ['http10WithoutKeepAlive', 'HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi'],
+    ['http10WithTransferEncoding', 'HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n'],
+  ])('request_doesNotReuseConnection_after_%s', async (_name, response) => {
+    server = await rawServer(respondToEachRequest(response));
+    upstream = pool(server.port);
+    const first = await exchange(upstream, forwardRequest());
+    expect(first.body.toString()).toBe('hi');
+    expect(upstream.openConnections).toBe(0);
+    await exchange(upstream, forwardRequest());
+    expect(server.connections).toBe(2);
+  });
+
+  it('request_reusesHttp10Connection_whenKeepAliveIsAnnounced', async () => {
+    server = await rawServer(respondToEachRequest('HTTP/1.0 200 OK\r\nConnection: Keep-Alive\r\nContent-Length: 2\r\n\r\nhi'));
+    upstream = pool(server.port);
+    await exchange(upstream, forwardRequest());
+    await exchange(upstream, forwardRequest());
+    expect(server.connections).toBe(1);
+  });
+
+  it('request_doesNotReuseConnection_whenBytesFollowTheResponse', async () => {
+    server = await rawServer(respondToEachRequest(`${OK_HI}HTTP/1.1 200 OK\r\n`));
+    upstream = pool(server.port);
+    const out = await exchange(upstream, forwardRequest());
+    expect(out.body.toString()).toBe('hi');
+    expect(upstream.openConnections).toBe(0);
+  });
+
+  it('request_doesNotReuseConnection_whenResponseEndsBeforeRequestBody', async () => {
+    server = await rawServer(respondToEachRequest('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n'));
+    upstream = pool(server.port);
+    const out = await exchange(upstream, forwardRequest('POST', { bodyMode: 'length', headers: 'Content-Length: 100\r\n' }), {
+      body: (ex) => ex.writeBody(Buffer.from('only part of it')),
+    });
+    expect(out.status).toBe(413);
+    expect(upstream.openConnections).toBe(0);
+    // Writing after the exchange ended is harmless.
+    expect(out.calls).toEqual(['head', 'end']);
+  });
+
+  it('request_doesNotReuseConnection_afterAnError', async () => {
+    server = await rawServer(respondToEachRequest('HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n'));
+    upstream = pool(server.port);
+    await exchange(upstream, forwardRequest());
+    expect(upstream.openConnections).toBe(0);
+  });
+
+  it('request_takesMostRecentlyReleasedIdleConnection_LIFO', async () => {
+    server = await rawServer((socket, index) => {
+      respondToEachRequest(() => `HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n${index}`)(socket);
+    });
+    upstream = pool(server.port);
+    // Two concurrent exchanges open connections 0 and 1; whichever finishes last is on top.
+    const [a, b] = await Promise.all([exchange(upstream, forwardRequest()), exchange(upstream, forwardRequest())]);
+    expect(new Set([a.body.toString(), b.body.toString()])).toEqual(new Set(['0', '1']));
+    const next1 = await exchange(upstream, forwardRequest());
+    const next2 = await exchange(upstream, forwardRequest());
+    expect(next2.body.toString()).toBe(next1.body.toString());
+    expect(server.connections).toBe(2);
+  });
+
+  it('request_startedFromInsideOnEnd_reusesTheJustReleasedConnection', async () => {
+    server = await httpServer((req, res) => res.end('x'));
+    upstream = pool(server.port);
+    const second = await new Promise<Outcome>((resolve) => {
+      upstream!.request(forwardRequest(), {
+        onHead: () => {},
+        onData: () => true,
+        onEnd: () => { void exchange(upstream!, forwardRequest()).then(resolve); },
+        onError: () => {},
+      });
+    });
+    expect(second.body.toString()).toBe('x');
+    expect(server.connections).toBe(1);
+  });
+});
+
+describe('Http1Pool stale keep-alive connections', () => {
+  /** Answers the first request on connection 0, then closes it when the second one arrives. */
+  async function staleOnSecondRequest(kill: (socket: net.Socket) => void): Promise<void> {
+    server = await rawServer((socket, index) => {
+      let requests = 0;
+      socket.on('data', () => {
+        requests++;
+        if (index === 0 && requests === 2) kill(socket);
+        else socket.write(OK_HI);
+      });
+    });
+  }
+
+  it('request_retriesOnceOnFreshConnection_whenReusedSocketIsClosedBeforeResponse', async () => {
+    await staleOnSecondRequest((socket) => socket.end());
+    upstream = pool(server!.port);
+    await exchange(upstream, forwardRequest());
+    const out = await exchange(upstream, forwardRequest());
+    expect(out.error).toBeUndefined();
+    expect(out.calls).toEqual(['head', 'data', 'end']);
+    expect(out.body.toString()).toBe('hi');
+    expect(server!.connections).toBe(2);
+  });
+
+  it('request_retriesOnceOnFreshConnection_whenReusedSocketIsReset', async () => {
+    await staleOnSecondRequest((socket) => socket.resetAndDestroy());
+    upstream = pool(server!.port);
+    await exchange(upstream, forwardRequest());
+    const out = await exchange(upstream, forwardRequest());
+    expect(out.error).toBeUndefined();
+    expect(out.body.toString()).toBe('hi');
+  });
+
+  it('request_retries_whenIdleSocketsFinGoesUnnoticedUntilReuse', async () => {
+    // The upstream answers and closes at once; the next request is started from inside
+    // onEnd, before the FIN is read, so it lands on a connection that is already closing.
+    server = await rawServer((socket) => socket.once('data', () => socket.end(OK_HI)));
+    upstream = pool(server.port);
+    const second = await new Promise<Outcome>((resolve) => {
+      upstream!.request(forwardRequest(), {
+        onHead: () => {},
+        onData: () => true,
+        onEnd: () => { void exchange(upstream!, forwardRequest()).then(resolve); },
+        onError: () => {},
+      });
+    });
+    expect(second.error).toBeUndefined();
+    expect(second.body.toString()).toBe('hi');
+    expect(server.connections).toBe(2);
+  });
+
+  it('request_retriesOnlyOnce_thenReportsResetNotRetryable', async () => {
+    server = await rawServer((socket, index) => {
+      let requests = 0;
+      socket.on('data', () => {
+        requests++;
+        if (index === 0 && requests === 1) socket.write(OK_HI);
+        else socket.destroy();
+      });
+    });
+    upstream = pool(server.port);
+    await exchange(upstream, forwardRequest());
+    const out = await exchange(upstream, forwardRequest());
+    expect(out.error).toMatchObject({ code: 'UPSTREAM_RESET', retryable: false, responseStarted: false });
+    expect(server.connections).toBe(2);
+  });
+
+  it('request_withBodyInFlight_isNotRetried_andNotRetryable', async () => {
+    await staleOnSecondRequest((socket) => socket.destroy());
+    upstream = pool(server!.port);
+    await exchange(upstream, forwardRequest());
+    const out = await exchange(upstream, forwardRequest('POST', { bodyMode: 'length', headers: 'Content-Length: 4\r\n' }), {
+      body: (ex) => { ex.writeBody(Buffer.from('data')); ex.endBody(); },
+    });
+    expect(out.error).toMatchObject({ code: 'UPSTREAM_RESET', retryable: false, responseStarted: false });
+    expect(server!.connections).toBe(1);
+  });
+
+  it('request_withBodyNotYetWritten_isNotRetried_butRetryable', async () => {
+    await staleOnSecondRequest((socket) => socket.destroy());
+    upstream = pool(server!.port);
+    await exchange(upstream, forwardRequest());
+    const out = await exchange(upstream, forwardRequest('POST', { bodyMode: 'chunked', headers: 'Transfer-Encoding: chunked\r\n' }));
+    expect(out.error).toMatchObject({ code: 'UPSTREAM_RESET', retryable: true, responseStarted: false });
+    expect(server!.connections).toBe(1);
+  });
+});
+
+describe('Http1Pool idle connections', () => {
+  it('idleConnection_isClosedAfterIdleTimeout', async () => {
+    let closedAt = 0;
+    server = await rawServer((socket) => {
+      respondToEachRequest(OK_HI)(socket);
+      socket.on('close', () => { closedAt = Date.now(); });
+    });
+    upstream = pool(server.port, { idleTimeoutMs: 200 });
+    await exchange(upstream, forwardRequest());
+    const idleSince = Date.now();
+    expect(upstream.openConnections).toBe(1);
+    await eventually(() => closedAt > 0);
+    expect(closedAt - idleSince).toBeGreaterThanOrEqual(180);
+    expect(upstream.openConnections).toBe(0);
+  });
+
+  it('idleConnection_closedByUpstream_isRemovedFromPool', async () => {
+    const sockets: net.Socket[] = [];
+    server = await rawServer((socket) => {
+      sockets.push(socket);
+      respondToEachRequest(OK_HI)(socket);
+    });
+    upstream = pool(server.port);
+    await exchange(upstream, forwardRequest());
+    expect(upstream.idleConnections).toBe(1);
+    sockets[0].end();
+    await eventually(() => upstream!.openConnections === 0);
+    expect(upstream.idleConnections).toBe(0);
+    const out = await exchange(upstream, forwardRequest());
+    expect(out.body.toString()).toBe('hi');
+  });
+
+  it('idleConnection_receivingUnsolicitedBytes_isRemovedFromPool', async () => {
+    const sockets: net.Socket[] = [];
+    server = await rawServer((socket) => {
+      sockets.push(socket);
+      respondToEachRequest(OK_HI)(socket);
+    });
+    upstream = pool(server.port);
+    await exchange(upstream, forwardRequest());
+    sockets[0].write('HTTP/1.1 408 Request Timeout\r\nConnection: close\r\n\r\n');
+    await eventually(() => upstream!.openConnections === 0);
+    expect(upstream.idleConnections).toBe(0);
+  });
+
+  it('release_capsIdleStackAtMaxIdleConnections', async () => {
+    server = await rawServer((socket) => {
+      socket.once('data', async () => {
+        await sleep(50);
+        respondToEachRequest(OK_HI)(socket);
+        socket.write(OK_HI);
+      });
+    });
+    upstream = pool(server.port, { maxIdleConnections: 2 });
+    await Promise.all([1, 2, 3, 4].map(() => exchange(upstream!, forwardRequest())));
+    expect(server.connections).toBe(4);
+    expect(upstream.idleConnections).toBe(2);
+    expect(upstream.openConnections).toBe(2);
+  });
+
+  it('release_withZeroMaxIdle_neverKeepsConnections', async () => {
+    server = await httpServer((req, res) => res.end('x'));
+    upstream = pool(server.port, { maxIdleConnections: 0 });
+    await exchange(upstream, forwardRequest());
+    expect(upstream.openConnections).toBe(0);
+  });
+});

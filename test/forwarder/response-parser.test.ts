@@ -1,0 +1,175 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  PARSE_BODY,
+  PARSE_COMPLETE,
+  PARSE_ERROR,
+  PARSE_HEAD,
+  PARSE_NEED_MORE,
+  ResponseParser,
+} from '../../src/forwarder/response-parser.js';
+
+interface Parsed {
+  status?: number;
+  reason?: string;
+  headers?: string[];
+  hasBody?: boolean;
+  keepAlive?: boolean;
+  body: string;
+  trailers?: string[] | null;
+  complete: boolean;
+  error?: string;
+  /** Bytes after the end of the message. */
+  leftover: number;
+}
+
+/**
+ * Feeds `pieces` to a parser the way the connection does: unconsumed bytes are carried and
+ * passed again in front of the next piece (the parser's carry invariant).
+ */
+function parsePieces(pieces: Buffer[], isHead = false, maxHead = 64 * 1024): Parsed {
+  const parser = new ResponseParser(maxHead);
+  parser.start(isHead);
+  const out: Parsed = { body: '', complete: false, leftover: 0 };
+  let carry = Buffer.alloc(0);
+  for (const piece of pieces) {
+    const buf = Buffer.concat([carry, piece]);
+    let off = 0;
+    for (;;) {
+      const ev = parser.execute(buf, off, buf.length);
+      off = parser.offset;
+      if (ev === PARSE_NEED_MORE) break;
+      if (ev === PARSE_HEAD) {
+        Object.assign(out, {
+          status: parser.statusCode, reason: parser.statusMessage, headers: parser.headers,
+          hasBody: parser.hasBody, keepAlive: parser.keepAlive,
+        });
+      } else if (ev === PARSE_BODY) {
+        out.body += buf.toString('latin1', parser.bodyStart, parser.bodyEnd);
+      } else if (ev === PARSE_COMPLETE) {
+        out.complete = true;
+        out.trailers = parser.trailers;
+        out.leftover = buf.length - off;
+        return out;
+      } else if (ev === PARSE_ERROR) {
+        out.error = `${parser.errorCode}: ${parser.errorMessage}`;
+        return out;
+      }
+    }
+    carry = buf.subarray(off);
+  }
+  if (parser.finishAtEof()) out.complete = true;
+  return out;
+}
+
+function splitAt(bytes: Buffer, cuts: number[]): Buffer[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  const pieces: Buffer[] = [];
+  let prev = 0;
+  for (const p of points) {
+    pieces.push(bytes.subarray(prev, p));
+    prev = p;
+  }
+  pieces.push(bytes.subarray(prev));
+  return pieces;
+}
+
+const token = fc.stringMatching(/^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,12}$/);
+const fieldValue = fc.stringMatching(/^[\x21-\x7e]([\x20-\x7e]{0,20}[\x21-\x7e])?$/);
+const bodyText = fc.string({ maxLength: 40 });
+
+/** A random valid chunked response and what parsing it must yield. */
+const chunkedResponse = fc.record({
+  status: fc.integer({ min: 200, max: 599 }).filter((s) => s !== 204 && s !== 304),
+  headers: fc.array(fc.tuple(token, fieldValue), { maxLength: 6 }),
+  chunks: fc.array(fc.tuple(bodyText.filter((s) => s.length > 0), fc.option(token)), { maxLength: 6 }),
+  trailers: fc.array(fc.tuple(token, fieldValue), { maxLength: 3 }),
+}).map(({ status, headers, chunks, trailers }) => {
+  const safeHeaders = headers.filter(([n]) => !/^(content-length|transfer-encoding|connection)$/i.test(n));
+  let text = `HTTP/1.1 ${status} Reason Here\r\n`;
+  for (const [n, v] of safeHeaders) text += `${n}: ${v}\r\n`;
+  text += 'Transfer-Encoding: chunked\r\n\r\n';
+  let body = '';
+  for (const [data, ext] of chunks) {
+    const bytes = Buffer.from(data, 'latin1');
+    text += `${bytes.length.toString(16)}${ext === null ? '' : `;${ext}`}\r\n`;
+    text += `${bytes.toString('latin1')}\r\n`;
+    body += bytes.toString('latin1');
+  }
+  text += '0\r\n';
+  for (const [n, v] of trailers) text += `${n}: ${v}\r\n`;
+  text += '\r\n';
+  return {
+    bytes: Buffer.from(text, 'latin1'),
+    status,
+    headers: [...safeHeaders.flat(), 'Transfer-Encoding', 'chunked'],
+    body,
+    trailers: trailers.length === 0 ? null : trailers.flat(),
+  };
+});
+
+describe('ResponseParser', () => {
+  it('execute_yieldsSameMessage_whateverTheReadBoundaries', () => {
+    fc.assert(fc.property(chunkedResponse, fc.array(fc.nat(), { maxLength: 12 }), (msg, cuts) => {
+      const parsed = parsePieces(splitAt(msg.bytes, cuts));
+      expect(parsed.error).toBeUndefined();
+      expect(parsed.complete).toBe(true);
+      expect(parsed.status).toBe(msg.status);
+      expect(parsed.headers).toEqual(msg.headers);
+      expect(parsed.body).toBe(msg.body);
+      expect(parsed.trailers).toEqual(msg.trailers);
+      expect(parsed.leftover).toBe(0);
+    }), { numRuns: 500 });
+  });
+
+  it('execute_yieldsSameError_whateverTheReadBoundaries', () => {
+    const bad = Buffer.from('HTTP/1.1 200 OK\r\nX-A: ok\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4x\r\n');
+    fc.assert(fc.property(fc.array(fc.nat(), { maxLength: 8 }), (cuts) => {
+      expect(parsePieces(splitAt(bad, cuts)).error).toBe('UPSTREAM_PROTOCOL: invalid chunk size');
+    }), { numRuns: 200 });
+  });
+
+  it('execute_countsHeadLimitAcrossReads', () => {
+    const head = Buffer.from(`HTTP/1.1 200 OK\r\nX-Big: ${'v'.repeat(100)}\r\nContent-Length: 0\r\n\r\n`);
+    const oneByteReads = [...head].map((b) => Buffer.from([b]));
+    expect(parsePieces(oneByteReads, false, head.length).complete).toBe(true);
+    expect(parsePieces(oneByteReads, false, head.length - 1).error).toMatch(/^UPSTREAM_HEADERS_TOO_LARGE/);
+  });
+
+  it('execute_appliesHeadLimitToTrailers', () => {
+    const msg = Buffer.from(`HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: ${'t'.repeat(200)}\r\n\r\n`);
+    expect(parsePieces([msg], false, 100).error).toMatch(/^UPSTREAM_HEADERS_TOO_LARGE: trailer/);
+  });
+
+  it('execute_reportsBytesAfterCompleteMessage_asLeftover', () => {
+    const parsed = parsePieces([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nxEXTRA')]);
+    expect(parsed.body).toBe('x');
+    expect(parsed.leftover).toBe(5);
+  });
+
+  it('execute_derivesKeepAliveFromVersionAndConnectionHeader', () => {
+    const keepAlive = (head: string) =>
+      parsePieces([Buffer.from(`${head}Content-Length: 0\r\n\r\n`)]).keepAlive;
+    expect(keepAlive('HTTP/1.1 200 OK\r\n')).toBe(true);
+    expect(keepAlive('HTTP/1.1 200 OK\r\nConnection: keep-alive, close\r\n')).toBe(false);
+    expect(keepAlive('HTTP/1.1 200 OK\r\nConnection: closed\r\n')).toBe(true);
+    expect(keepAlive('HTTP/1.0 200 OK\r\n')).toBe(false);
+    expect(keepAlive('HTTP/1.0 200 OK\r\nConnection: keep-alive\r\n')).toBe(true);
+  });
+
+  it('execute_returnsKnownHeaderNamesAndRawSpellingsAlike', () => {
+    const parsed = parsePieces([Buffer.from('HTTP/1.1 200 OK\r\nContent-Type: a\r\nCONTENT-TYPE: b\r\ncontent-type: c\r\nContent-Length: 0\r\n\r\n')]);
+    expect(parsed.headers).toEqual(['Content-Type', 'a', 'CONTENT-TYPE', 'b', 'content-type', 'c', 'Content-Length', '0']);
+  });
+
+  it('execute_trimsOptionalWhitespaceAroundValues_andKeepsEmptyValues', () => {
+    const parsed = parsePieces([Buffer.from('HTTP/1.1 200 OK\r\nX-A: \t a b \t\r\nX-Empty:\r\nX-Spaces:   \r\nContent-Length: 0\r\n\r\n')]);
+    expect(parsed.headers).toEqual(['X-A', 'a b', 'X-Empty', '', 'X-Spaces', '', 'Content-Length', '0']);
+  });
+
+  it('finishAtEof_completesOnlyBodiesDelimitedByClose', () => {
+    expect(parsePieces([Buffer.from('HTTP/1.1 200 OK\r\n\r\nabc')]).complete).toBe(true);
+    expect(parsePieces([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc')]).complete).toBe(false);
+    expect(parsePieces([Buffer.from('HTTP/1.1 200 OK\r\nContent-Le')]).complete).toBe(false);
+  });
+});
