@@ -59,6 +59,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
 
+  if (settings.faultInjection) log.warn('GATEWAY_FAULT_INJECTION is on: /__fengling/fault/* can crash workers; this is for tests only');
   const instance = new Instance(settings, log);
   try {
     await instance.start();
@@ -71,7 +72,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   log.info({
     version: pkg.version, workers: settings.workers, host: settings.host, port: settings.port,
-    configSource: `file:${settings.configPath}`, configVersion: instance.applier.version, uwsNative: true, node: process.version,
+    configSource: instance.configSource, configVersion: instance.applier.version, uwsNative: true, node: process.version,
   }, 'fengling gateway started');
 
   let stopping = false;

@@ -131,7 +131,8 @@ export class Supervisor extends EventEmitter {
       switch (msg.type) {
         case 'listening':
           slot.listening = true;
-          log.debug({ worker: slot.index, threadId: worker.threadId }, 'worker listening');
+          if (slot.restarts > 0) log.info({ worker: slot.index, threadId: worker.threadId, restarts: slot.restarts }, 'replacement worker listening');
+          else log.debug({ worker: slot.index, threadId: worker.threadId }, 'worker listening');
           onListening?.();
           break;
         case 'applied':

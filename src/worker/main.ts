@@ -15,6 +15,7 @@ import type { PrimaryToWorker, WorkerData, WorkerToPrimary } from '../ipc/messag
 import { kDraining, kInstanceReady } from '../shm/layout.js';
 import { TableReader } from '../shm/table-reader.js';
 import { createLogger } from '../observability/logger.js';
+import { createRequestTracer } from '../observability/tracing.js';
 import { GatewayError, problemBody } from '../errors.js';
 import { Pipeline, respondProblem } from './pipeline.js';
 import { WorkerState } from './state.js';
@@ -61,7 +62,7 @@ const pipeline = new Pipeline(state, {
   onAccess: settings.accessLog ? (entry) => log.info({ access: entry }, 'request') : null,
   metrics: data.metrics ? new Float64Array(data.metrics) : null,
   maxRoutes: data.maxRoutes,
-  tracer: null,
+  tracer: createRequestTracer(process.env, log),
 });
 
 let syncScheduled = false;
@@ -109,6 +110,15 @@ app.get('/readyz', (res) => {
     res.end(`{"status":"ready","version":${state.version}}`);
   });
 });
+if (settings.faultInjection) {
+  // Test-only (GATEWAY_FAULT_INJECTION): an uncaught exception, as a real bug would throw,
+  // to exercise worker replacement under traffic. Answered first so the caller knows which
+  // worker it hit.
+  app.get('/__fengling/fault/crash-worker', (res) => {
+    res.cork(() => res.end(JSON.stringify({ worker: data.workerIndex, crashing: true })));
+    setTimeout(() => { throw new Error(`fault injection: worker ${data.workerIndex} crashes on request`); }, 10);
+  });
+}
 app.any('/*', (res, req) => {
   try {
     pipeline.handle(res, req);
@@ -144,22 +154,60 @@ port.on('message', (msg: PrimaryToWorker) => {
   else if (msg.type === 'drain') drain(msg.deadlineMs);
 });
 
-function drain(deadlineMs: number): void {
+/**
+ * Close every uWS socket (listen and client) before this thread ends: this uWS build aborts
+ * the whole process when a thread's loop closes with its sockets open. `close()` exists on the
+ * native App but is missing from the package's type declarations.
+ */
+function closeUws(): void {
   if (listenSocket) {
     uws.us_listen_socket_close(listenSocket);
     listenSocket = null;
   }
+  (app as unknown as { close(): void }).close();
+}
+
+let draining = false;
+function drain(deadlineMs: number): void {
+  if (draining) return;
+  draining = true;
+  // New connections go to the instance's other workers or instances; requests that still
+  // arrive on open keep-alive connections are served, and their connections then close.
+  if (listenSocket) {
+    uws.us_listen_socket_close(listenSocket);
+    listenSocket = null;
+  }
+  pipeline.draining = true;
   const until = Date.now() + deadlineMs;
   const check = (): void => {
     if (pipeline.inFlight > 0 && Date.now() < until) {
       setTimeout(check, 10);
       return;
     }
+    const unfinished = pipeline.inFlight;
+    closeUws();
     state.close();
-    send({ type: 'drained', unfinished: pipeline.inFlight });
     clearInterval(backstop);
-    // Give the message a turn to leave, then end the thread.
-    setTimeout(() => process.exit(0), 10);
+    send({ type: 'drained', unfinished });
+    // Socket close callbacks run on the next turns of the loop; then the thread ends.
+    setTimeout(() => process.exit(0), 20);
   };
   check();
 }
+
+// A bug that escapes every handler ends this worker only: its sockets are closed first (see
+// closeUws), the primary replaces it, and the other workers never notice.
+let crashing = false;
+function crash(err: unknown): void {
+  if (crashing) return;
+  crashing = true;
+  log.fatal({ err }, 'worker crashed; closing its sockets and exiting');
+  try {
+    closeUws();
+  } catch {
+    /* already closed */
+  }
+  setTimeout(() => process.exit(1), 20);
+}
+process.on('uncaughtException', crash);
+process.on('unhandledRejection', crash);

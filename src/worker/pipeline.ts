@@ -50,6 +50,7 @@ export interface AccessEntry {
 }
 
 const PROBLEM_HEADERS = 'application/problem+json';
+const NON_LATIN1 = /[^\x00-\xff]/;
 
 // Scratch state for the synchronous phase 1: uWS calls back into these without a closure.
 let currentReq: HttpRequest | null = null;
@@ -68,6 +69,8 @@ export class Pipeline {
   readonly #options: PipelineOptions;
   readonly #metrics: Float64Array | null;
   #inFlight = 0;
+  /** While draining, responses close their connection so clients move to another worker. */
+  draining = false;
 
   constructor(state: WorkerState, pick: PickContext, options: PipelineOptions) {
     this.#state = state;
@@ -107,7 +110,7 @@ export class Pipeline {
 
   /** Answer a request that never reached a route, and count it under the unmatched cells. */
   #reject(res: HttpResponse, code: ErrorCode, method: string, started: number): void {
-    respondProblem(res, code, method);
+    respondProblem(res, code, method, undefined, undefined, this.draining);
     this.record(unmatchedSlot(this.#options.maxRoutes), method, ERRORS[code].status, code, (performance.now() - started) / 1000, -1, 0, 0, false);
   }
 
@@ -171,7 +174,7 @@ export class Pipeline {
 }
 
 /** Answer with a coded problem+json body (HEAD gets the head only). */
-export function respondProblem(res: HttpResponse, code: ErrorCode, method: string, extraHeaders?: readonly string[], detail?: string): void {
+export function respondProblem(res: HttpResponse, code: ErrorCode, method: string, extraHeaders?: readonly string[], detail?: string, close = false): void {
   const spec = ERRORS[code];
   const body = problemBody(code, detail);
   res.cork(() => {
@@ -182,7 +185,7 @@ export function respondProblem(res: HttpResponse, code: ErrorCode, method: strin
       res.writeHeader('content-length', String(body.length));
       res.endWithoutBody();
     } else {
-      res.end(body);
+      res.end(body, close);
     }
   });
 }
@@ -320,7 +323,7 @@ class RequestContext implements ResponseHandler {
     if (this.#aborted || this.#done) return;
     if (!verdict.ok) {
       this.#done = true;
-      respondProblem(this.#res, verdict.code, this.#method, ['www-authenticate', verdict.wwwAuthenticate], verdict.detail);
+      respondProblem(this.#res, verdict.code, this.#method, ['www-authenticate', verdict.wwwAuthenticate], verdict.detail, this.#p.draining);
       return this.#finish(verdict.status, verdict.code);
     }
     this.#authRemove = verdict.removeHeaders;
@@ -361,7 +364,9 @@ class RequestContext implements ResponseHandler {
     if (chunked) head += 'transfer-encoding: chunked\r\n';
     else if (contentLength > 0) head += `content-length: ${contentLength}\r\n`;
     else if (contentLength === 0) head += 'content-length: 0\r\n';
-    return head;
+    // The forwarder writes the head as latin1. uWS hands over header bytes >= 0x80 decoded as
+    // UTF-8, so such a head is turned back into its UTF-8 bytes, one latin1 char per byte.
+    return NON_LATIN1.test(head) ? Buffer.from(head, 'utf8').toString('latin1') : head;
   }
 
   #send(): void {
@@ -461,7 +466,7 @@ class RequestContext implements ResponseHandler {
     this.#res.cork(() => {
       this.#writeHead();
       if (this.#total === 0) {
-        this.#res.end();
+        this.#res.end(undefined, this.#p.draining);
         this.#done = true;
       }
     });
@@ -499,7 +504,7 @@ class RequestContext implements ResponseHandler {
         this.#writeHead();
         if (this.#total === chunk.length) {
           // The whole body in one piece: one write for head and body.
-          res.end(chunk);
+          res.end(chunk, this.#p.draining);
           this.#sent = chunk.length;
           this.#done = true;
           return;
@@ -570,9 +575,9 @@ class RequestContext implements ResponseHandler {
           }
           res.endWithoutBody();
         } else if (this.#total < 0) {
-          res.end();
+          res.end(undefined, this.#p.draining);
         } else if (this.#stalled === null) {
-          res.end();
+          res.end(undefined, this.#p.draining);
         }
       });
       // A stalled tryEnd still owns the tail of the body: #onWritableTryEnd completes it.
@@ -605,7 +610,7 @@ class RequestContext implements ResponseHandler {
     this.#releaseDestination();
     if (!this.#aborted && !this.#done) {
       this.#done = true;
-      respondProblem(this.#res, code, this.#method);
+      respondProblem(this.#res, code, this.#method, undefined, undefined, this.#p.draining);
     }
     this.#finish(ERRORS[code].status, code);
   }
