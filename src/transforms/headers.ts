@@ -26,13 +26,33 @@ export function skipResponseHeader(lowerName: string): boolean {
   return RESPONSE_SKIP.has(lowerName) || lowerName.startsWith('proxy-');
 }
 
+/**
+ * Lower-case form of a response header name as the upstream spelled it. Upstreams repeat the
+ * same few spellings (`Content-Type`, `content-type`), so they are cached instead of lower-cased
+ * per response; the cache is bounded so a hostile upstream cannot grow it.
+ */
+const lowerCache = new Map<string, string>();
+export function lowerName(name: string): string {
+  let lower = lowerCache.get(name);
+  if (lower === undefined) {
+    lower = name.toLowerCase();
+    if (lowerCache.size < 1024) lowerCache.set(name, lower);
+  }
+  return lower;
+}
+
 /** Names listed in a Connection header value, lower-cased (they are hop-by-hop too). */
-export function connectionListed(value: string): string[] {
+export function connectionListed(value: string): string[] | null {
+  // The common values list no header: answer without splitting.
+  if (value.length <= 10) {
+    const v = value.toLowerCase();
+    if (v === 'keep-alive' || v === 'close') return null;
+  }
   const out: string[] = [];
   for (const part of value.split(',')) {
     const name = part.trim().toLowerCase();
     if (name && name !== 'close' && name !== 'keep-alive') out.push(name);
   }
-  return out;
+  return out.length ? out : null;
 }
 

@@ -26,7 +26,7 @@ import {
 } from '../shm/metrics-layout.js';
 import { normalizePath } from '../routing/route-table.js';
 import type { CompiledRoute } from '../transforms/compile.js';
-import { connectionListed, skipRequestHeader, skipResponseHeader } from '../transforms/headers.js';
+import { connectionListed, lowerName, skipRequestHeader, skipResponseHeader } from '../transforms/headers.js';
 import type { ClusterEntry, DestinationEntry, WorkerState } from './state.js';
 
 export interface PipelineOptions {
@@ -450,8 +450,8 @@ class RequestContext implements ResponseHandler {
     let chunked = false;
     for (let i = 0; i < headers.length; i += 2) {
       const n = headers[i];
-      if (n.length === 14 && n.toLowerCase() === 'content-length') this.#total = Number(headers[i + 1]);
-      else if (n.length === 17 && n.toLowerCase() === 'transfer-encoding') chunked = true;
+      if (n.length === 14 && lowerName(n) === 'content-length') this.#total = Number(headers[i + 1]);
+      else if (n.length === 17 && lowerName(n) === 'transfer-encoding') chunked = true;
     }
     if (chunked) this.#total = -1;
     this.#headPending = true;
@@ -480,10 +480,10 @@ class RequestContext implements ResponseHandler {
     const drop = this.#route.responseDrop;
     let listed: string[] | null = null;
     for (let i = 0; i < h.length; i += 2) {
-      if (h[i].length === 10 && h[i].toLowerCase() === 'connection') listed = connectionListed(h[i + 1]);
+      if (h[i].length === 10 && lowerName(h[i]) === 'connection') listed = connectionListed(h[i + 1]);
     }
     for (let i = 0; i < h.length; i += 2) {
-      const lower = h[i].toLowerCase();
+      const lower = lowerName(h[i]);
       if (skipResponseHeader(lower)) continue;
       if (drop !== null && drop.has(lower)) continue;
       if (listed !== null && listed.includes(lower)) continue;
