@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, simpleConfig, startGateway, type GatewayProcess } from '../support/gateway.js';
@@ -60,6 +61,7 @@ describe('proxying over real sockets', () => {
           { id: 'special', cluster: 'special', match: { path: '/s/{**rest}' }, transforms: [{ pathRemovePrefix: '/s' }], timeoutMs: 400 },
           { id: 'small', cluster: 'backend', match: { path: '/small/{**rest}' }, maxRequestBodyBytes: 1000 },
           { id: 'dead', cluster: 'dead', match: { path: '/dead/{**rest}' } },
+          { id: 'dest-host', cluster: 'backend', match: { path: '/dest-host/{**rest}' }, upstreamHost: 'destination' },
           { id: 'half', cluster: 'half', match: { path: '/half/{**rest}' } },
           { id: 'rewrite', cluster: 'backend', match: { path: '/api/v1/{**rest}', methods: ['GET'] },
             transforms: [{ pathRemovePrefix: '/api/v1' }, { pathPrefix: '/v2' }, { requestHeader: 'x-added', set: 'yes' },
@@ -94,6 +96,18 @@ describe('proxying over real sockets', () => {
     expect(body.headers['x-forwarded-proto']).toBe('http');
     expect(body.headers['x-forwarded-host']).toBe(`127.0.0.1:${gw.port}`);
     expect(body.headers.host).toBe(`127.0.0.1:${gw.port}`);
+  });
+
+  it('upstreamHostDestination_sendsTheDestinationsAuthority_andKeepsTheOriginalInXForwardedHost', async () => {
+    // fetch() cannot set Host; node:http can.
+    const body = await new Promise<{ headers: Record<string, string> }>((resolve, reject) => {
+      request(`${gw.url}/dest-host/x`, { headers: { host: 'api.example.com' } }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d) => { text += d; }).on('end', () => resolve(JSON.parse(text)));
+      }).on('error', reject).end();
+    });
+    expect(body.headers.host).toBe(`127.0.0.1:${up.port}`);
+    expect(body.headers['x-forwarded-host']).toBe('api.example.com');
   });
 
   it('post_deliversTheWholeBody_withContentLengthAndChunked', async () => {
@@ -267,6 +281,28 @@ describe('proxying over real sockets', () => {
     const r = await fetch(`${gw.url}/readyz`);
     expect(r.status).toBe(200);
     expect(await r.json()).toMatchObject({ status: 'ready', version: 1 });
+  });
+});
+
+describe('access log', () => {
+  it('isOffByDefault_andOneJsonLinePerRequestWhenOn', async () => {
+    const up = await startUpstream();
+    const quiet = await startGateway({ workers: 1, config: simpleConfig([up.port]) });
+    const loud = await startGateway({ workers: 1, config: simpleConfig([up.port]), env: { GATEWAY_ACCESS_LOG: 'on' } });
+    try {
+      await fetch(`${quiet.url}/a?secret=1`);
+      await fetch(`${loud.url}/b?secret=1`);
+      await fetch(`${loud.url}/nothing`, { method: 'DELETE' });
+      const line = await loud.waitForLog((l) => l.msg === 'request');
+      expect(line.access).toMatchObject({ method: 'GET', path: '/b', route: 'all', destination: 'd0', status: 200, code: null });
+      expect(JSON.stringify(line)).not.toContain('secret');
+      await new Promise((r) => setTimeout(r, 200));
+      expect(quiet.logs.some((l) => l.msg === 'request')).toBe(false);
+    } finally {
+      await quiet.stop();
+      await loud.stop();
+      await up.close();
+    }
   });
 });
 
