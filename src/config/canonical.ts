@@ -29,15 +29,18 @@ export function canonicalJson(value: unknown): string {
 }
 
 /**
- * The canonical text of a whole configuration. The order of the route and cluster lists
- * carries no meaning (routes are ranked by specificity and `order`, see docs/routing.md;
+ * The canonical text of a whole configuration. The order of the route, cluster and auth
+ * policy lists carries no meaning (routes are ranked by specificity and `order`, see docs/routing.md;
  * clusters are looked up by id), so both are sorted by id first: two configurations that
  * differ only in list order have the same text, and the same hash.
  */
 export function canonicalConfigJson(config: GatewayConfig): string {
   const byId = <T extends { readonly id: string }>(items: readonly T[]): T[] =>
     [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return canonicalJson({ routes: byId(config.routes), clusters: byId(config.clusters) });
+  const policies = config.authPolicies ?? [];
+  // Without policies the text is what it was before they existed, so stored hashes stay valid.
+  if (policies.length === 0) return canonicalJson({ routes: byId(config.routes), clusters: byId(config.clusters) });
+  return canonicalJson({ routes: byId(config.routes), clusters: byId(config.clusters), authPolicies: byId(policies) });
 }
 
 /** `sha256:<hex>` of the canonical text: a short, stable identity for logs and the management API. */

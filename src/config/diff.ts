@@ -3,7 +3,8 @@
  * by id, to turn one configuration into another.
  *
  * Granularity: a route is replaced whole; a cluster is replaced whole with its destinations
- * (a destination cannot be meaningfully applied without its cluster's policy and weights).
+ * (a destination cannot be meaningfully applied without its cluster's policy and weights);
+ * an auth policy is replaced whole (each worker then rebuilds its authenticator).
  * Objects are compared by canonical JSON of their normalised form, so applying a config
  * identical to the running one (keys in another order, hosts in another case) is an empty
  * change and touches nothing.
@@ -15,7 +16,7 @@
 import { canonicalJson } from './canonical.js';
 import { validateConfig } from './validate.js';
 import { formatFieldPath } from './field-path.js';
-import type { ConfigChange, ConfigError, GatewayConfig, ValidationResult } from './types.js';
+import type { AuthPolicyConfig, ConfigChange, ConfigError, GatewayConfig, ValidationResult } from './types.js';
 
 export { canonicalJson } from './canonical.js';
 
@@ -24,17 +25,22 @@ export const EMPTY_CHANGE: ConfigChange = Object.freeze({
   deleteRoutes: Object.freeze([]),
   upsertClusters: Object.freeze([]),
   deleteClusters: Object.freeze([]),
+  upsertAuthPolicies: Object.freeze([]),
+  deleteAuthPolicies: Object.freeze([]),
 });
 
 /** Both configs should be normalised (validated); upserts list `next`'s objects in `next`'s order. */
 export function diffConfigs(prev: GatewayConfig, next: GatewayConfig): ConfigChange {
   const routes = diffById(prev.routes, next.routes);
   const clusters = diffById(prev.clusters, next.clusters);
+  const policies = diffById(prev.authPolicies ?? [], next.authPolicies ?? []);
   return {
     upsertRoutes: routes.upserts,
     deleteRoutes: routes.deletes,
     upsertClusters: clusters.upserts,
     deleteClusters: clusters.deletes,
+    upsertAuthPolicies: policies.upserts,
+    deleteAuthPolicies: policies.deletes,
   };
 }
 
@@ -43,7 +49,9 @@ export function isEmptyChange(change: ConfigChange): boolean {
     change.upsertRoutes.length === 0 &&
     change.deleteRoutes.length === 0 &&
     change.upsertClusters.length === 0 &&
-    change.deleteClusters.length === 0
+    change.deleteClusters.length === 0 &&
+    (change.upsertAuthPolicies?.length ?? 0) === 0 &&
+    (change.deleteAuthPolicies?.length ?? 0) === 0
   );
 }
 
@@ -54,10 +62,18 @@ export function isEmptyChange(change: ConfigChange): boolean {
  * same id in place or is appended; deleting an absent id does nothing.
  */
 export function applyChange(base: GatewayConfig, change: ConfigChange): GatewayConfig {
-  return {
-    routes: applyById(base.routes, change.deleteRoutes, change.upsertRoutes).items,
-    clusters: applyById(base.clusters, change.deleteClusters, change.upsertClusters).items,
-  };
+  return withPolicies(
+    {
+      routes: applyById(base.routes, change.deleteRoutes, change.upsertRoutes).items,
+      clusters: applyById(base.clusters, change.deleteClusters, change.upsertClusters).items,
+    },
+    applyById(base.authPolicies ?? [], change.deleteAuthPolicies ?? [], change.upsertAuthPolicies ?? []).items,
+  );
+}
+
+/** An absent policy list and an empty one mean the same; the field is left out when empty. */
+function withPolicies<T extends { routes: unknown; clusters: unknown }>(config: T, policies: readonly AuthPolicyConfig[]): T & { authPolicies?: readonly AuthPolicyConfig[] } {
+  return policies.length === 0 ? config : { ...config, authPolicies: policies };
 }
 
 /**
@@ -71,10 +87,14 @@ export function applyAndValidate(base: GatewayConfig, change: ConfigChange): Val
   if (problems.length > 0) return { ok: false, errors: problems };
   const routes = applyById(base.routes, change.deleteRoutes, change.upsertRoutes);
   const clusters = applyById(base.clusters, change.deleteClusters, change.upsertClusters);
-  const result = validateConfig({ routes: routes.items, clusters: clusters.items });
+  const policies = applyById(base.authPolicies ?? [], change.deleteAuthPolicies ?? [], change.upsertAuthPolicies ?? []);
+  const result = validateConfig(withPolicies({ routes: routes.items, clusters: clusters.items }, policies.items));
   if (result.ok) return result;
   const errors = result.errors.map((error) =>
-    relocate(relocate(error, 'routes', 'upsertRoutes', routes.origins), 'clusters', 'upsertClusters', clusters.origins),
+    relocate(
+      relocate(relocate(error, 'routes', 'upsertRoutes', routes.origins), 'clusters', 'upsertClusters', clusters.origins),
+      'authPolicies', 'upsertAuthPolicies', policies.origins,
+    ),
   );
   return { ok: false, errors };
 }
@@ -121,12 +141,14 @@ function checkChangeShape(change: ConfigChange): ConfigError[] {
   const raw = change as unknown as Record<string, unknown>;
   if (raw === null || typeof raw !== 'object') return [{ path: 'change', message: 'must be an object' }];
   const lists = [
-    ['upsertRoutes', 'deleteRoutes', 'route'],
-    ['upsertClusters', 'deleteClusters', 'cluster'],
+    ['upsertRoutes', 'deleteRoutes', 'route', true],
+    ['upsertClusters', 'deleteClusters', 'cluster', true],
+    ['upsertAuthPolicies', 'deleteAuthPolicies', 'auth policy', false],
   ] as const;
-  for (const [upsertKey, deleteKey, kind] of lists) {
-    const upserts = raw[upsertKey];
-    const deletes = raw[deleteKey];
+  for (const [upsertKey, deleteKey, kind, required] of lists) {
+    // The auth policy lists may be absent (changes from before auth policies existed).
+    const upserts = required ? raw[upsertKey] : (raw[upsertKey] ?? []);
+    const deletes = required ? raw[deleteKey] : (raw[deleteKey] ?? []);
     if (!Array.isArray(upserts)) errors.push({ path: `change.${upsertKey}`, message: 'must be an array' });
     if (!Array.isArray(deletes)) errors.push({ path: `change.${deleteKey}`, message: 'must be an array' });
     const deleted = new Set<string>();

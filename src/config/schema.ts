@@ -13,7 +13,7 @@
  * optional field would otherwise be silently ignored.
  */
 import { Type, type SchemaOptions, type TSchema, type TUnsafe } from '@sinclair/typebox';
-import { HTTP_METHODS, LOAD_BALANCING_POLICIES } from './types.js';
+import { HTTP_METHODS, JWT_ALGORITHMS, LOAD_BALANCING_POLICIES } from './types.js';
 
 /** Route, cluster, destination and auth policy ids: safe in URLs, metric labels and Redis keys. */
 export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$';
@@ -29,6 +29,14 @@ export const LIMITS = {
   order: { minimum: -(2 ** 31), maximum: 2 ** 31 - 1 },
   weight: { minimum: 1, maximum: 10_000 },
   retryAttempts: { minimum: 1, maximum: 10 },
+  clockToleranceSeconds: { minimum: 0, maximum: 600 },
+  maxTokenBytes: { minimum: 256, maximum: 65_536 },
+  jwksIntervalSeconds: { minimum: 1, maximum: 86_400 },
+  jwksCooldownSeconds: { minimum: 0, maximum: 3_600 },
+  jwksTimeoutMs: { minimum: 100, maximum: 60_000 },
+  jwksMaxStaleSeconds: { minimum: 0, maximum: 604_800 },
+  tokenCacheEntries: { minimum: 0, maximum: 1_000_000 },
+  tokenCacheTtlSeconds: { minimum: 0, maximum: 86_400 },
 } as const;
 
 /** The draft whose keywords this schema uses; ajv's default class speaks the same draft. */
@@ -199,12 +207,90 @@ export const ClusterSchema = Type.Object(
   closed,
 );
 
+const JwtKeySchema = Type.Object(
+  {
+    kid: Type.Optional(Type.String({ minLength: 1, description: 'Matched against the token\'s `kid` header; a key without one matches any kid.' })),
+    alg: Type.Optional(StringEnum(JWT_ALGORITHMS, { description: 'Restrict this key to one algorithm of the policy.' })),
+    file: Type.Optional(Type.String({ minLength: 1, description: 'Path of a PEM public key or certificate, a JWK or a JWK set; `${NAME}` references are resolved.' })),
+    env: Type.Optional(Type.String({ minLength: 1, description: 'Name of an environment variable holding a PEM, a JWK or a JWK set.' })),
+    secret: Type.Optional(Type.String({ minLength: 1, description: 'An HMAC secret as a `${NAME}` environment variable reference; never the secret itself.', examples: ['${JWT_HS256_SECRET}'] })),
+    encoding: Type.Optional(StringEnum(['utf8', 'base64', 'base64url'] as const, { description: 'Encoding of a `secret`. Default utf8.' })),
+  },
+  closed,
+);
+
+const JwksRefreshSchema = Type.Object(
+  {
+    intervalSeconds: Type.Optional(Integer(LIMITS.jwksIntervalSeconds, 'Fixed refresh interval; omit to follow Cache-Control max-age within the bounds (300 s without one).')),
+    minIntervalSeconds: Type.Optional(Integer(LIMITS.jwksIntervalSeconds, 'Lower bound of a max-age driven interval. Default 60.')),
+    maxIntervalSeconds: Type.Optional(Integer(LIMITS.jwksIntervalSeconds, 'Upper bound of a max-age driven interval. Default 3600.')),
+    unknownKidCooldownSeconds: Type.Optional(Integer(LIMITS.jwksCooldownSeconds, 'Least time between fetches caused by an unknown kid. Default 30.')),
+    timeoutMs: Type.Optional(Integer(LIMITS.jwksTimeoutMs, 'Timeout of one JWKS fetch. Default 5000.')),
+    maxStaleSeconds: Type.Optional(Integer(LIMITS.jwksMaxStaleSeconds, 'How long keys stay in use after the issuer stopped answering. Default 86400.')),
+  },
+  closed,
+);
+
+const TokenCacheSchema = Type.Object(
+  {
+    maxEntries: Type.Optional(Integer(LIMITS.tokenCacheEntries, 'Verified tokens remembered per worker; 0 disables. Default 10000.')),
+    maxTtlSeconds: Type.Optional(Integer(LIMITS.tokenCacheTtlSeconds, 'Longest a verdict is reused (never past the token\'s exp). Default 300.')),
+    negativeTtlSeconds: Type.Optional(Integer(LIMITS.tokenCacheTtlSeconds, 'How long a rejected token is remembered; 0 = never. Default 10.')),
+  },
+  closed,
+);
+
+const NonEmptyStrings = (description: string): TSchema =>
+  Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description });
+
+export const JwtPolicySchema = Type.Object(
+  {
+    issuer: Type.Union([Type.String({ minLength: 1 }), Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })], {
+      description: 'Accepted `iss` value, or a list of them.',
+      examples: ['https://id.example.com'],
+    }),
+    audiences: NonEmptyStrings('Accepted `aud` values: the token must name at least one.'),
+    algorithms: Type.Array(StringEnum(JWT_ALGORITHMS), {
+      minItems: 1,
+      description: 'Algorithm allow-list. `none` is never accepted; HS* cannot be mixed with asymmetric algorithms.',
+    }),
+    jwksUri: Type.Optional(Type.String({ description: 'URL of the issuer\'s JWK set (http or https). Use either jwksUri or keys.', examples: ['https://id.example.com/.well-known/jwks.json'] })),
+    keys: Type.Optional(Type.Array(JwtKeySchema, { minItems: 1, description: 'Keys from files or environment variables. Use either jwksUri or keys.' })),
+    clockToleranceSeconds: Type.Optional(Integer(LIMITS.clockToleranceSeconds, 'Leeway for exp, nbf and iat, in seconds. Default 30.')),
+    requiredClaims: Type.Optional(NonEmptyStrings('Claims (dotted paths) that must be present.')),
+    requiredScopes: Type.Optional(NonEmptyStrings('Scopes that must all be granted (`scope` string or `scp` array); 403 otherwise.')),
+    requiredRoles: Type.Optional(NonEmptyStrings('Roles that must all be granted (see rolesClaim); 403 otherwise.')),
+    rolesClaim: Type.Optional(Type.String({ minLength: 1, description: 'Dotted path of the roles claim. Default roles.', examples: ['roles', 'realm_access.roles'] })),
+    claimsToHeaders: Type.Optional(
+      Type.Record(Type.String(), HeaderName('Upstream header that carries the claim.'), {
+        description: 'Claim (dotted path for nested claims) to upstream request header; client-sent copies are always removed.',
+        examples: [{ sub: 'X-User-Id', tenant: 'X-Tenant-Id', 'org.id': 'X-Org' }],
+      }),
+    ),
+    forwardAuthorization: Type.Optional(Type.Boolean({ description: 'Send the Authorization header upstream. Default false.' })),
+    realm: Type.Optional(Type.String({ minLength: 1, pattern: '^[ !#-\\[\\]-~]+$', patternErrorMessage: 'must be printable ASCII without " or \\', description: 'Realm of WWW-Authenticate challenges. Default the policy id.' })),
+    maxTokenBytes: Type.Optional(Integer(LIMITS.maxTokenBytes, 'Longer bearer tokens are rejected without being parsed. Default 8192.')),
+    jwksRefresh: Type.Optional(JwksRefreshSchema),
+    tokenCache: Type.Optional(TokenCacheSchema),
+  },
+  closed,
+);
+
+export const AuthPolicySchema = Type.Object(
+  {
+    id: Id('Unique auth policy id, referenced by routes[].authPolicy.'),
+    jwt: JwtPolicySchema,
+  },
+  closed,
+);
+
 export const GatewayConfigSchema = Type.Object(
   {
     // Tolerated so that JSON files can name their schema for editors; dropped by validation.
     $schema: Type.Optional(Type.String({ description: 'The JSON Schema of this file, for editors.' })),
     routes: Type.Array(RouteSchema, { description: 'Routes: match rules that send requests to a cluster.' }),
     clusters: Type.Array(ClusterSchema, { description: 'Clusters: named groups of destinations.' }),
+    authPolicies: Type.Optional(Type.Array(AuthPolicySchema, { description: 'Auth policies (JWT validation) that routes name in authPolicy.' })),
   },
   { ...closed, title: 'Fengling Gateway configuration' },
 );

@@ -96,27 +96,103 @@ export interface ClusterConfig {
 }
 
 /**
- * An authentication policy that routes reference by id (`route.authPolicy`). The JWT settings
- * are defined with the auth code (src/auth) and documented in docs/security.md.
+ * An authentication policy that routes reference by id (`route.authPolicy`). Verified in the
+ * workers by src/auth; the fields, defaults and threat model are in docs/security.md.
  */
 export interface AuthPolicyConfig {
   readonly id: string;
   readonly jwt: JwtPolicyConfig;
 }
 
+/**
+ * The JWS algorithms an auth policy may allow. `none` is not among them and never will be.
+ * HS* (a shared secret) and the asymmetric families never share a policy: see auth-check.ts.
+ */
+export const JWT_ALGORITHMS = [
+  'RS256', 'RS384', 'RS512',
+  'PS256', 'PS384', 'PS512',
+  'ES256', 'ES384', 'ES512',
+  'EdDSA', 'Ed25519',
+  'HS256', 'HS384', 'HS512',
+] as const;
+export type JwtAlgorithm = (typeof JWT_ALGORITHMS)[number];
+
+/**
+ * One verification key, read when a worker compiles the policy. Exactly one of `file`,
+ * `env` or `secret` is set, so that no key material lives in the configuration (SEC-01):
+ * - `file`: a PEM (public key or certificate), a JWK or a JWK set; `${NAME}` references in the path are resolved;
+ * - `env`: the name of an environment variable holding the same;
+ * - `secret`: an HMAC secret given as a `${NAME}` reference to an environment variable.
+ */
+export interface JwtKeyConfig {
+  /** Matched against the token header's `kid`; a key without one matches any `kid`. */
+  readonly kid?: string;
+  /** Restrict the key to one algorithm of the policy's list. */
+  readonly alg?: JwtAlgorithm;
+  readonly file?: string;
+  readonly env?: string;
+  readonly secret?: string;
+  /** How a `secret` (or an `env` holding a raw secret) is encoded. Default `utf8`. */
+  readonly encoding?: 'utf8' | 'base64' | 'base64url';
+}
+
+/** How a remote JWK set is fetched and kept fresh (per worker thread). */
+export interface JwksRefreshConfig {
+  /** Fixed refresh interval; absent = the response's Cache-Control max-age, within the bounds below (300 s without one). */
+  readonly intervalSeconds?: number;
+  /** Lower bound for a max-age driven interval. Default 60. */
+  readonly minIntervalSeconds?: number;
+  /** Upper bound for a max-age driven interval. Default 3600. */
+  readonly maxIntervalSeconds?: number;
+  /** Least time between two fetches caused by unknown `kid`s. Default 30. */
+  readonly unknownKidCooldownSeconds?: number;
+  /** Timeout of one fetch (connect to last byte). Default 5000. */
+  readonly timeoutMs?: number;
+  /** How long keys are still used after the issuer stopped answering. Default 86400 (1 day). */
+  readonly maxStaleSeconds?: number;
+}
+
+/** The per-worker cache of verified tokens (and, briefly, of rejected ones). */
+export interface TokenCacheConfig {
+  /** Entries per worker; 0 disables the cache. Default 10000. */
+  readonly maxEntries?: number;
+  /** Longest a verdict is reused, whatever the token's `exp`. Default 300. */
+  readonly maxTtlSeconds?: number;
+  /** How long a rejected token is remembered (blunts floods of one bad token); 0 = never. Default 10. */
+  readonly negativeTtlSeconds?: number;
+}
+
 /** JWT validation settings of an auth policy (SEC-02). */
 export interface JwtPolicyConfig {
-  readonly issuer?: string | readonly string[];
-  readonly audiences?: readonly string[];
-  readonly algorithms: readonly string[];
+  /** Accepted `iss` value(s). */
+  readonly issuer: string | readonly string[];
+  /** Accepted `aud` values: the token must name at least one. */
+  readonly audiences: readonly string[];
+  /** The algorithm allow-list. */
+  readonly algorithms: readonly JwtAlgorithm[];
+  /** A JWK set URL (http or https). Exactly one of `jwksUri` and `keys`. */
   readonly jwksUri?: string;
-  readonly keys?: readonly unknown[];
+  readonly keys?: readonly JwtKeyConfig[];
+  /** Leeway for exp, nbf and iat. Default 30. */
   readonly clockToleranceSeconds?: number;
+  /** Claim paths (dotted) that must be present. */
   readonly requiredClaims?: readonly string[];
+  /** Every listed scope must be in `scope` (space-separated) or `scp` (array); 403 otherwise. */
   readonly requiredScopes?: readonly string[];
+  /** Every listed role must be in the roles claim; 403 otherwise. */
   readonly requiredRoles?: readonly string[];
+  /** Dotted path of the roles claim. Default `roles`. */
+  readonly rolesClaim?: string;
+  /** Claim path (dotted for nested claims) to upstream header name. */
   readonly claimsToHeaders?: Readonly<Record<string, string>>;
+  /** Send the client's Authorization header upstream. Default false. */
   readonly forwardAuthorization?: boolean;
+  /** The realm in WWW-Authenticate challenges. Default the policy id. */
+  readonly realm?: string;
+  /** Longer bearer tokens are rejected unparsed. Default 8192. */
+  readonly maxTokenBytes?: number;
+  readonly jwksRefresh?: JwksRefreshConfig;
+  readonly tokenCache?: TokenCacheConfig;
 }
 
 export interface GatewayConfig {
@@ -151,4 +227,10 @@ export interface ConfigChange {
   readonly deleteRoutes: readonly string[];
   readonly upsertClusters: readonly ClusterConfig[];
   readonly deleteClusters: readonly string[];
+  /**
+   * Auth policies, replaced whole. Optional so that changes written before auth policies
+   * existed stay valid (absent = none); `diffConfigs` always sets both.
+   */
+  readonly upsertAuthPolicies?: readonly AuthPolicyConfig[];
+  readonly deleteAuthPolicies?: readonly string[];
 }

@@ -10,7 +10,9 @@ import { checkPathTemplate } from './path-template.js';
 import { checkHostPattern } from './host-pattern.js';
 import { parseDestinationAddress } from './address.js';
 import { checkTransform } from './transforms-check.js';
+import { checkAuthPolicy } from './auth-check.js';
 import { checkShape } from './shape.js';
+import { ID_PATTERN } from './schema.js';
 import { normaliseConfig } from './normalise.js';
 import { toConfigErrors, type PathSegment, type PathedError } from './field-path.js';
 import { HTTP_METHODS, type ConfigError, type GatewayConfig, type ValidationResult } from './types.js';
@@ -18,6 +20,8 @@ import { HTTP_METHODS, type ConfigError, type GatewayConfig, type ValidationResu
 type Fields = Record<string, unknown>;
 
 const KNOWN_METHODS: ReadonlySet<string> = new Set(HTTP_METHODS);
+// A malformed id is reported by the schema; saying it is also unknown would be noise.
+const ID = new RegExp(ID_PATTERN);
 
 export function validateConfig(input: unknown): ValidationResult {
   const errors: PathedError[] = checkShape(input);
@@ -56,6 +60,15 @@ function checkRules(config: Fields, errors: PathedError[]): void {
     if (isObject(cluster.retry)) checkMethods(cluster.retry.methods, [...at, 'retry', 'methods'], report);
   });
 
+  const policyIds = new Map<string, number>();
+  const policies = Array.isArray(config.authPolicies) ? config.authPolicies : [];
+  policies.forEach((policy, p) => {
+    if (!isObject(policy)) return;
+    const at = ['authPolicies', p];
+    checkUniqueId(policy.id, at, policyIds, 'auth policy', (i) => `authPolicies[${i}]`, report);
+    errors.push(...checkAuthPolicy(policy, at));
+  });
+
   const routeIds = new Map<string, number>();
   const routes = Array.isArray(config.routes) ? config.routes : [];
   routes.forEach((route, r) => {
@@ -65,6 +78,10 @@ function checkRules(config: Fields, errors: PathedError[]): void {
     // Only when the cluster list itself is readable: otherwise every route would be flagged.
     if (typeof route.cluster === 'string' && Array.isArray(config.clusters) && !clusterIds.has(route.cluster)) {
       report([...at, 'cluster'], unknownClusterMessage(route, [...clusterIds.keys()]));
+    }
+    // A route naming a policy that does not exist would fail closed (503) on every request.
+    if (typeof route.authPolicy === 'string' && ID.test(route.authPolicy) && (config.authPolicies === undefined || Array.isArray(config.authPolicies)) && !policyIds.has(route.authPolicy)) {
+      report([...at, 'authPolicy'], unknownPolicyMessage(route, [...policyIds.keys()]));
     }
     if (isObject(route.match)) {
       const match = route.match;
@@ -99,6 +116,12 @@ function unknownClusterMessage(route: Fields, known: readonly string[]): string 
   const routeName = typeof route.id === 'string' ? `route "${route.id}"` : 'this route';
   const list = known.length === 0 ? 'no clusters are defined' : `known clusters: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', ...' : ''}`;
   return `${routeName} refers to unknown cluster "${String(route.cluster)}" (${list})`;
+}
+
+function unknownPolicyMessage(route: Fields, known: readonly string[]): string {
+  const routeName = typeof route.id === 'string' ? `route "${route.id}"` : 'this route';
+  const list = known.length === 0 ? 'no authPolicies are defined' : `known auth policies: ${known.slice(0, 20).join(', ')}${known.length > 20 ? ', ...' : ''}`;
+  return `${routeName} refers to unknown auth policy "${String(route.authPolicy)}" (${list})`;
 }
 
 function checkMethods(

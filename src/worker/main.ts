@@ -9,7 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { us_listen_socket } from 'uWebSockets.js';
-import { createAuthenticator } from '../auth/index.js';
+import { createAuthenticatorFactory } from '../auth/index.js';
 import { Http1Pool } from '../forwarder/http1-pool.js';
 import type { PrimaryToWorker, WorkerData, WorkerToPrimary } from '../ipc/messages.js';
 import { kDraining, kInstanceReady } from '../shm/layout.js';
@@ -50,7 +50,7 @@ const state = new WorkerState(
     connectTimeoutMs: settings.upstreamConnectTimeoutMs,
     maxResponseHeadBytes: settings.maxResponseHeadBytes,
   },
-  createAuthenticator,
+  createAuthenticatorFactory({ log }),
 );
 const pipeline = new Pipeline(state, {
   destinations: reader.views.destinations,

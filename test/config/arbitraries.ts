@@ -76,13 +76,36 @@ function routeArb(clusters: readonly string[]) {
   );
 }
 
+/** The auth policies routes may name: both always present, with varying settings. */
+const authPoliciesArb = fc.tuple(
+  ...(['jwt-staff', 'jwt-public'] as const).map((id) =>
+    fc.record(
+      {
+        id: fc.constant(id),
+        jwt: fc.record(
+          {
+            issuer: fc.constantFrom('https://id.example.com', ['https://a.example', 'https://b.example']),
+            audiences: fc.constantFrom(['api'], ['api', 'admin']),
+            algorithms: fc.constantFrom(['RS256'], ['ES256', 'RS256']),
+            jwksUri: fc.constant('https://id.example.com/jwks.json'),
+            clockToleranceSeconds: fc.integer({ min: 0, max: 600 }),
+            requiredScopes: fc.constantFrom(['read'], ['read', 'write']),
+            claimsToHeaders: fc.constantFrom({ sub: 'X-User-Id' }, { sub: 'X-User-Id', 'org.id': 'X-Org' }),
+          },
+          { requiredKeys: ['issuer', 'audiences', 'algorithms', 'jwksUri'] },
+        ),
+      },
+    ),
+  ),
+);
+
 /** Raw input (as a file or the console would send it) that `validateConfig` accepts. */
 export const rawConfigArb = fc
   .uniqueArray(clusterArb, { selector: (c) => c.id, maxLength: clusterIds.length })
   .chain((clusters) => {
     const ids = clusters.map((c) => c.id);
     const routes = ids.length === 0 ? fc.constant([]) : fc.uniqueArray(routeArb(ids), { selector: (r) => r.id, maxLength: 5 });
-    return routes.map((rs) => ({ routes: rs, clusters }));
+    return fc.tuple(routes, authPoliciesArb).map(([rs, authPolicies]) => ({ routes: rs, clusters, authPolicies }));
   });
 
 /** A validated (normalised, frozen) configuration. */
