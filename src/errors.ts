@@ -31,6 +31,10 @@ export const ERRORS = {
   UPSTREAM_HEAD_TIMEOUT: { status: 504, title: 'The upstream did not answer in time', source: 'upstream' },
   UPSTREAM_BODY_TIMEOUT: { status: 504, title: 'The upstream stopped sending the response body', source: 'upstream' },
   UPSTREAM_ABORTED: { status: 502, title: 'The upstream exchange was aborted', source: 'gateway' },
+  MANAGEMENT_UNAUTHORIZED: { status: 401, title: 'The management API requires a valid admin credential', source: 'client' },
+  MANAGEMENT_FORBIDDEN: { status: 403, title: 'This credential may read but not write', source: 'client' },
+  MANAGEMENT_CONFLICT: { status: 409, title: 'The configuration changed since the version given in If-Match', source: 'client' },
+  MANAGEMENT_FILE_SOURCE: { status: 409, title: 'Configuration writes need the Redis control plane', source: 'client' },
   INTERNAL: { status: 500, title: 'Internal gateway error', source: 'gateway' },
   // Start-up and configuration (CLI and logs; no HTTP status applies, 0).
   CONFIG_INVALID: { status: 0, title: 'The configuration is invalid', source: 'gateway' },
@@ -38,6 +42,13 @@ export const ERRORS = {
   SETTING_INVALID: { status: 0, title: 'An environment setting is invalid', source: 'gateway' },
   UWS_NOT_NATIVE: { status: 0, title: 'uWebSockets.js fell back to its JavaScript implementation', source: 'gateway' },
   LISTEN_FAILED: { status: 0, title: 'A worker could not listen on the configured port', source: 'gateway' },
+  // Control plane (Redis; gateway logs and gatewayctl).
+  REDIS_UNREACHABLE: { status: 0, title: 'Redis is unreachable', source: 'gateway' },
+  VERSION_CONFLICT: { status: 409, title: 'The configuration changed in Redis while this change was being written; it was not applied', source: 'client' },
+  CONTROL_MESSAGE_INVALID: { status: 0, title: 'A control-plane message or record in Redis is malformed', source: 'gateway' },
+  CONTROL_PLANE_ERROR: { status: 0, title: 'A control-plane step failed; anti-entropy retries it', source: 'gateway' },
+  HISTORY_UNAVAILABLE: { status: 404, title: 'That configuration version is not in the history kept in Redis', source: 'client' },
+  USAGE: { status: 0, title: 'The command line is invalid', source: 'client' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -16,9 +16,30 @@ export interface WorkerData {
   readonly maxRoutes: number;
 }
 
+/** A management API request relayed by a worker to the primary (src/management). */
+export interface ManagementRequest {
+  readonly method: string;
+  /** Path below /api/gateway/, without the query. */
+  readonly path: string;
+  readonly query: string;
+  readonly authorization: readonly string[];
+  readonly ifMatch: string | null;
+  readonly contentType: string | null;
+  readonly body: string;
+  readonly remoteAddress: string;
+}
+
+export interface ManagementReply {
+  readonly status: number;
+  /** Flat [name, value, ...]. */
+  readonly headers: readonly string[];
+  readonly body: string;
+}
+
 export type PrimaryToWorker =
   /** New batches are published; read the tables and acknowledge the version. */
   | { readonly type: 'tables-changed'; readonly version: number }
+  | { readonly type: 'management-reply'; readonly id: number; readonly reply: ManagementReply }
   /** Stop accepting, finish in-flight requests up to the deadline, then close the listen socket and exit. */
   | { readonly type: 'drain'; readonly deadlineMs: number };
 
@@ -30,4 +51,5 @@ export type WorkerToPrimary =
   /** Listening failed; the worker exits after sending this. */
   | { readonly type: 'listen-failed'; readonly message: string }
   /** Draining is complete; the listen socket is closed and the worker is about to exit. */
-  | { readonly type: 'drained'; readonly unfinished: number };
+  | { readonly type: 'drained'; readonly unfinished: number }
+  | { readonly type: 'management-request'; readonly id: number; readonly request: ManagementRequest };

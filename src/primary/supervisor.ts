@@ -9,7 +9,7 @@
 import { EventEmitter } from 'node:events';
 import { Worker } from 'node:worker_threads';
 import type { WorkerSettings } from '../cli/settings.js';
-import type { PrimaryToWorker, WorkerData, WorkerToPrimary } from '../ipc/messages.js';
+import type { ManagementReply, PrimaryToWorker, WorkerData, WorkerToPrimary } from '../ipc/messages.js';
 import type { Logger } from '../observability/logger.js';
 import { kDraining, kInstanceReady, type SharedTables } from '../shm/layout.js';
 
@@ -111,6 +111,11 @@ export class Supervisor extends EventEmitter {
     await Promise.all(exits);
   }
 
+  /** Answer a management request relayed by a worker (a no-op when that worker is gone). */
+  replyManagement(workerIndex: number, id: number, reply: ManagementReply): void {
+    this.#slots[workerIndex]?.worker?.postMessage({ type: 'management-reply', id, reply } satisfies PrimaryToWorker);
+  }
+
   #broadcast(msg: PrimaryToWorker): void {
     for (const s of this.#slots) s.worker?.postMessage(msg);
   }
@@ -143,6 +148,9 @@ export class Supervisor extends EventEmitter {
         case 'listen-failed':
           log.error({ worker: slot.index, code: 'LISTEN_FAILED' }, msg.message);
           onFailed?.(new Error(msg.message));
+          break;
+        case 'management-request':
+          this.emit('management-request', slot.index, msg.id, msg.request);
           break;
         case 'drained':
           slot.drained = true;

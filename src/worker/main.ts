@@ -18,6 +18,7 @@ import { createLogger } from '../observability/logger.js';
 import { createRequestTracer } from '../observability/tracing.js';
 import { GatewayError, problemBody } from '../errors.js';
 import { Pipeline, respondProblem } from './pipeline.js';
+import { MANAGEMENT_PREFIX, ManagementRelay } from './management-relay.js';
 import { WorkerState } from './state.js';
 import { loadNativeUws } from './uws.js';
 
@@ -119,6 +120,8 @@ if (settings.faultInjection) {
     setTimeout(() => { throw new Error(`fault injection: worker ${data.workerIndex} crashes on request`); }, 10);
   });
 }
+const management = new ManagementRelay(send);
+app.any(`${MANAGEMENT_PREFIX}*`, (res, req) => management.handle(res, req));
 app.any('/*', (res, req) => {
   try {
     pipeline.handle(res, req);
@@ -151,6 +154,7 @@ app.listen(settings.host, settings.port, (socket) => {
 
 port.on('message', (msg: PrimaryToWorker) => {
   if (msg.type === 'tables-changed') scheduleSync();
+  else if (msg.type === 'management-reply') management.reply(msg.id, msg.reply);
   else if (msg.type === 'drain') drain(msg.deadlineMs);
 });
 
