@@ -29,6 +29,9 @@ export const LIMITS = {
   order: { minimum: -(2 ** 31), maximum: 2 ** 31 - 1 },
   weight: { minimum: 1, maximum: 10_000 },
   retryAttempts: { minimum: 1, maximum: 10 },
+  outlierConsecutiveFailures: { minimum: 0, maximum: 1_000 },
+  outlierEjectionSeconds: { minimum: 1, maximum: 3_600 },
+  outlierMaxEjectedPercent: { minimum: 0, maximum: 100 },
   clockToleranceSeconds: { minimum: 0, maximum: 600 },
   maxTokenBytes: { minimum: 256, maximum: 65_536 },
   jwksIntervalSeconds: { minimum: 1, maximum: 86_400 },
@@ -190,6 +193,19 @@ export const RetrySchema = Type.Object(
   closed,
 );
 
+export const OutlierDetectionSchema = Type.Object(
+  {
+    consecutiveFailures: Type.Optional(
+      Integer(LIMITS.outlierConsecutiveFailures, 'Consecutive upstream failures (connect errors, resets, timeouts, invalid responses) that eject a destination. Default 5; 0 turns passive ejection off.'),
+    ),
+    ejectionSeconds: Type.Optional(Integer(LIMITS.outlierEjectionSeconds, 'How long an ejected destination is skipped. Default 30.')),
+    maxEjectedPercent: Type.Optional(
+      Integer(LIMITS.outlierMaxEjectedPercent, 'At most this share of the cluster\'s destinations is ejected at once (at least one may always be). Default 50.'),
+    ),
+  },
+  closed,
+);
+
 export const ClusterSchema = Type.Object(
   {
     id: Id('Unique cluster id.'),
@@ -203,6 +219,7 @@ export const ClusterSchema = Type.Object(
       }),
     ),
     retry: Type.Optional(RetrySchema),
+    outlierDetection: Type.Optional(OutlierDetectionSchema),
   },
   closed,
 );

@@ -80,6 +80,16 @@ export interface DestinationConfig {
   readonly health?: 'up' | 'down';
 }
 
+/** Passive outlier detection: request failures eject a destination for a while. */
+export interface OutlierDetectionConfig {
+  /** Consecutive failures that eject a destination; default 5, 0 = off. */
+  readonly consecutiveFailures?: number;
+  /** Default 30. */
+  readonly ejectionSeconds?: number;
+  /** Cap on the share of the cluster ejected at once; default 50. */
+  readonly maxEjectedPercent?: number;
+}
+
 export interface ClusterConfig {
   readonly id: string;
   readonly loadBalancing?: LoadBalancingPolicyName;
@@ -93,6 +103,7 @@ export interface ClusterConfig {
     /** Methods that may be retried; default the idempotent ones (GET HEAD OPTIONS PUT DELETE TRACE). */
     readonly methods?: readonly HttpMethod[];
   };
+  readonly outlierDetection?: OutlierDetectionConfig;
 }
 
 /**

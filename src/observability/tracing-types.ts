@@ -4,6 +4,9 @@
  * request (an unsampled request gets null too, but its traceparent is still propagated).
  */
 export interface RequestTrace {
+  /** Trace id and span id of the server span (hex), e.g. for log lines. */
+  readonly traceId: string;
+  readonly spanId: string;
   /**
    * Start the client span of one upstream attempt; returns the `traceparent` value (and
    * `tracestate`, or null) to send upstream so the upstream's spans join this trace.

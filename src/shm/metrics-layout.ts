@@ -12,7 +12,9 @@
  * usual contract of Prometheus client libraries too.
  *
  * A block survives its worker: a replacement worker for the same index continues the same
- * block, so counters never go backwards when a worker is replaced.
+ * block, so counters never go backwards when a worker is replaced. One exception to "one
+ * writer": when a worker has exited (the block has no writer), the primary zeroes its
+ * in-flight gauge, since those requests died with it.
  *
  *   block of worker w = [ instance cells (kInstanceCells) | route 0 cells | ... | route maxRoutes-1 | unmatched ]
  *   route cells (kRouteCells, indexed by the route's slot in the route table):

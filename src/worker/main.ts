@@ -53,6 +53,7 @@ const state = new WorkerState(
   },
   createAuthenticatorFactory({ log }),
 );
+const tracer = createRequestTracer(process.env, log);
 const pipeline = new Pipeline(state, {
   destinations: reader.views.destinations,
   clusters: reader.views.clusters,
@@ -63,7 +64,8 @@ const pipeline = new Pipeline(state, {
   onAccess: settings.accessLog ? (entry) => log.info({ access: entry }, 'request') : null,
   metrics: data.metrics ? new Float64Array(data.metrics) : null,
   maxRoutes: data.maxRoutes,
-  tracer: createRequestTracer(process.env, log),
+  tracer,
+  onEjected: (cluster, destination, seconds) => log.warn({ cluster, destination, seconds }, 'destination ejected by passive outlier detection'),
 });
 
 let syncScheduled = false;
@@ -193,8 +195,10 @@ function drain(deadlineMs: number): void {
     state.close();
     clearInterval(backstop);
     send({ type: 'drained', unfinished });
-    // Socket close callbacks run on the next turns of the loop; then the thread ends.
-    setTimeout(() => process.exit(0), 20);
+    // Spans still batched are exported before the thread ends (bounded), and socket close
+    // callbacks run meanwhile.
+    const flushed = tracer ? Promise.race([tracer.shutdown().catch(() => undefined), new Promise((r) => setTimeout(r, 2000))]) : Promise.resolve();
+    void flushed.then(() => setTimeout(() => process.exit(0), 20));
   };
   check();
 }

@@ -17,6 +17,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { AuthOutcome } from '../auth/types.js';
 import { acquire, release, type PickContext } from '../balancing/index.js';
+import { recordFailure, recordSuccess } from '../balancing/outlier.js';
 import { ERRORS, problemBody, type ErrorCode } from '../errors.js';
 import type { Exchange, ForwardError, RequestBodyMode, ResponseHandler } from '../forwarder/types.js';
 import type { RequestTrace, RequestTracer } from '../observability/tracing-types.js';
@@ -37,6 +38,8 @@ export interface PipelineOptions {
   /** Route table capacity: the unmatched-requests cells sit after the last route slot. */
   readonly maxRoutes: number;
   readonly tracer: RequestTracer | null;
+  /** Told when passive outlier detection ejects a destination (rare: a log line). */
+  readonly onEjected: ((cluster: string, destination: string, seconds: number) => void) | null;
 }
 
 export interface AccessEntry {
@@ -166,6 +169,15 @@ export class Pipeline {
 
   get destinationsView(): Int32Array {
     return this.#pick.destinations;
+  }
+
+  /** Outcome of one upstream exchange, for passive outlier detection. */
+  upstreamOutcome(cluster: ClusterEntry, dest: DestinationEntry, failed: boolean): void {
+    const d = this.#pick.destinations;
+    if (!failed) return recordSuccess(d, dest.slot);
+    if (recordFailure(d, cluster.members, dest.slot, cluster.outlier, this.#pick.nowSeconds())) {
+      this.#options.onEjected?.(cluster.id, dest.id, cluster.outlier.ejectionSeconds);
+    }
   }
 
   get options(): PipelineOptions {
@@ -440,6 +452,7 @@ class RequestContext implements ResponseHandler {
 
   onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean): void {
     this.#upstreamSeconds = (performance.now() - this.#upstreamSent) / 1000;
+    this.#p.upstreamOutcome(this.#cluster!, this.#destination!, false);
     if (this.#trace !== null) this.#trace.endUpstream(statusCode, null);
     if (this.#aborted) return;
     this.#status = statusCode;
@@ -588,6 +601,7 @@ class RequestContext implements ResponseHandler {
 
   onError(error: ForwardError): void {
     if (this.#trace !== null && this.#upstreamSeconds < 0) this.#trace.endUpstream(0, error.code);
+    if (error.code !== 'UPSTREAM_ABORTED') this.#p.upstreamOutcome(this.#cluster!, this.#destination!, true);
     this.#releaseDestination();
     this.#exchange = null;
     if (this.#aborted) return this.#finish(499);

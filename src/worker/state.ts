@@ -8,6 +8,7 @@
  * one handled after sees the new one, never a mix.
  */
 import { policyByIndex, smoothWeightedOrder, type BalancingPolicy, type ClusterMembers } from '../balancing/index.js';
+import { OUTLIER_DEFAULTS, type OutlierSettings } from '../balancing/outlier.js';
 import type { AuthenticatorFactory, RouteAuthenticator } from '../auth/types.js';
 import type { ClusterConfig, HttpMethod } from '../config/types.js';
 import type { UpstreamPool, UpstreamPoolOptions } from '../forwarder/types.js';
@@ -38,6 +39,7 @@ export interface ClusterEntry {
   failOpen: boolean;
   attempts: number;
   retryMethods: ReadonlySet<string>;
+  outlier: OutlierSettings;
   /** False once the cluster is deleted (a route still holding it then finds no destination). */
   live: boolean;
 }
@@ -148,11 +150,12 @@ export class WorkerState {
     if (entry && entry.slot !== slot) this.#clustersBySlot.delete(entry.slot);
     const attempts = row.config.retry?.attempts ?? 2;
     const retryMethods = new Set<string>(row.config.retry?.methods ?? DEFAULT_RETRY_METHODS);
+    const outlier: OutlierSettings = { ...OUTLIER_DEFAULTS, ...row.config.outlierDetection };
     if (!entry) {
       entry = {
         id, slot, config: row.config, policy: policyByIndex(row.policy),
         members: { clusterSlot: slot, slots: new Int32Array(0), weightedOrder: null },
-        destinations: [], failOpen: row.config.whenAllDown === 'fail-open', attempts, retryMethods, live: true,
+        destinations: [], failOpen: row.config.whenAllDown === 'fail-open', attempts, retryMethods, outlier, live: true,
       };
       this.#clustersById.set(id, entry);
     } else {
@@ -162,6 +165,7 @@ export class WorkerState {
       entry.failOpen = row.config.whenAllDown === 'fail-open';
       entry.attempts = attempts;
       entry.retryMethods = retryMethods;
+      entry.outlier = outlier;
       entry.live = true;
     }
     this.#clustersBySlot.set(slot, entry);

@@ -60,6 +60,8 @@ export async function startGateway(opts: StartOptions): Promise<GatewayProcess> 
       GATEWAY_WORKERS: String(opts.workers ?? 2),
       GATEWAY_CONFIG: configPath,
       LOG_LEVEL: 'info',
+      // Tests that scrape metrics pass their own free port; the rest must not collide on 9464.
+      GATEWAY_METRICS_PORT: '0',
       ...opts.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -63,6 +63,7 @@ describe('proxying over real sockets', () => {
           { id: 'dead', cluster: 'dead', match: { path: '/dead/{**rest}' } },
           { id: 'dest-host', cluster: 'backend', match: { path: '/dest-host/{**rest}' }, upstreamHost: 'destination' },
           { id: 'half', cluster: 'half', match: { path: '/half/{**rest}' } },
+          { id: 'ejecting', cluster: 'ejecting', match: { path: '/ejecting/{**rest}' } },
           { id: 'rewrite', cluster: 'backend', match: { path: '/api/v1/{**rest}', methods: ['GET'] },
             transforms: [{ pathRemovePrefix: '/api/v1' }, { pathPrefix: '/v2' }, { requestHeader: 'x-added', set: 'yes' },
               { requestHeaderRemove: 'x-secret' }, { responseHeader: 'x-served-by', set: 'fengling' }] },
@@ -71,7 +72,11 @@ describe('proxying over real sockets', () => {
           { id: 'backend', destinations: [{ id: 'b1', address: `http://127.0.0.1:${up.port}` }] },
           { id: 'special', destinations: [{ id: 's1', address: `http://127.0.0.1:${special.port}` }] },
           { id: 'dead', destinations: [{ id: 'x1', address: `http://127.0.0.1:${deadPort}` }] },
-          { id: 'half', loadBalancing: 'round-robin', destinations: [
+          { id: 'ejecting', loadBalancing: 'round-robin', outlierDetection: { consecutiveFailures: 3, ejectionSeconds: 60 }, destinations: [
+            { id: 'dead', address: `http://127.0.0.1:${deadPort}` },
+            { id: 'live', address: `http://127.0.0.1:${up.port}` },
+          ] },
+          { id: 'half', loadBalancing: 'round-robin', outlierDetection: { consecutiveFailures: 0 }, destinations: [
             { id: 'dead', address: `http://127.0.0.1:${deadPort}` },
             { id: 'live', address: `http://127.0.0.1:${up.port}` },
           ] },
@@ -195,6 +200,16 @@ describe('proxying over real sockets', () => {
 
   it('idempotentRequests_areRetriedOnAnotherDestination_afterAConnectFailure', async () => {
     const statuses = await Promise.all(Array.from({ length: 20 }, () => fetch(`${gw.url}/half/x`).then((r) => r.status)));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+  });
+
+  it('aDestinationThatKeepsFailing_isEjected_soEvenPostsStopFailing', async () => {
+    // GETs are retried (clients see 200) while the dead destination collects failures.
+    for (let i = 0; i < 8; i++) expect((await fetch(`${gw.url}/ejecting/x`)).status).toBe(200);
+    await gw.waitForLog((l) => l.msg === 'destination ejected by passive outlier detection' && l.destination === 'dead');
+    // Once ejected, even a POST (never retried) only reaches the live destination.
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) statuses.push((await fetch(`${gw.url}/ejecting/x`, { method: 'POST', body: 'x' })).status);
     expect(statuses.every((s) => s === 200)).toBe(true);
   });
 
