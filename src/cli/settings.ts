@@ -3,9 +3,11 @@
  * and docs all read this table. A bad value stops the process with a message naming the
  * variable (SETTING_INVALID).
  */
-import { availableParallelism } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../errors.js';
+import { DEFAULT_PREFIX } from '../control-plane/keys.js';
+import { parseRedisUrl } from '../control-plane/redis-url.js';
 import { DEFAULT_MAX_AUTH_POLICIES, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_DESTINATIONS, DEFAULT_MAX_ROUTES } from '../shm/layout.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -33,12 +35,24 @@ export interface Settings {
   readonly upstreamConnectTimeoutMs: number;
   readonly upstreamBodyTimeoutMs: number;
   readonly maxResponseHeadBytes: number;
+  /** '' = no Redis: the configuration comes from GATEWAY_CONFIG. */
+  readonly redisUrl: string;
+  readonly redisPrefix: string;
+  /** '' = no saved state (no cold start without Redis). */
+  readonly stateDir: string;
+  readonly instanceId: string;
+  readonly antiEntropyMs: number;
+  readonly heartbeatTtlMs: number;
+  readonly redisStartWaitMs: number;
+  readonly faultInjection: boolean;
+  /** '' = no admin keys: the management API is off (404). */
+  readonly adminKeysFile: string;
 }
 
 /** What a worker thread needs of the settings (passed in workerData). */
 export type WorkerSettings = Pick<Settings,
   'port' | 'host' | 'logLevel' | 'accessLog' | 'upstreamMaxIdle' | 'upstreamIdleTimeoutMs' |
-  'upstreamConnectTimeoutMs' | 'upstreamBodyTimeoutMs' | 'maxResponseHeadBytes'>;
+  'upstreamConnectTimeoutMs' | 'upstreamBodyTimeoutMs' | 'maxResponseHeadBytes' | 'faultInjection'>;
 
 interface SettingSpec<K extends keyof Settings> {
   readonly env: string;
@@ -96,6 +110,22 @@ export const SETTINGS = [
   spec({ env: 'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_MS', key: 'upstreamConnectTimeoutMs', help: 'Upstream connect timeout', default: () => 5_000, parse: integer(1, 600_000) }),
   spec({ env: 'GATEWAY_UPSTREAM_BODY_TIMEOUT_MS', key: 'upstreamBodyTimeoutMs', help: 'Longest pause between two reads of an upstream response body (0 = none)', default: () => 60_000, parse: integer(0, 3_600_000) }),
   spec({ env: 'GATEWAY_MAX_RESPONSE_HEAD_BYTES', key: 'maxResponseHeadBytes', help: 'Largest upstream response head accepted (else 502)', default: () => 65_536, parse: integer(1024, 1_048_576) }),
+  spec({ env: 'REDIS_URL', key: 'redisUrl', help: 'Configuration and health from Redis (redis://, rediss://, redis+sentinel://h1,h2/master, redis+cluster://h1,h2) instead of GATEWAY_CONFIG',
+    default: () => '', defaultText: 'none (file configuration)', parse: (raw) => {
+      const parsed = parseRedisUrl(raw);
+      return 'error' in parsed ? new Invalid(parsed.error) : raw.trim();
+    } }),
+  spec({ env: 'GATEWAY_REDIS_PREFIX', key: 'redisPrefix', help: 'Prefix of every control-plane key and channel (hash-tagged for Redis Cluster: fengling: -> {fengling}:)', default: () => DEFAULT_PREFIX,
+    parse: (raw) => (/^[\x21-\x7e]{1,64}$/.test(raw.trim()) ? raw.trim() : new Invalid('must be 1 to 64 printable characters without spaces')) }),
+  spec({ env: 'GATEWAY_STATE_DIR', key: 'stateDir', help: 'Directory where the last good configuration from Redis is saved, for a start while Redis is down', default: () => '',
+    defaultText: 'none (no saved state)', parse: (raw) => raw.trim() }),
+  spec({ env: 'GATEWAY_INSTANCE_ID', key: 'instanceId', help: 'This instance\'s id in the registry (gatewayctl status)', default: () => `${hostname()}-${process.pid}`,
+    defaultText: 'hostname-pid', parse: (raw) => (/^[A-Za-z0-9._:-]{1,128}$/.test(raw.trim()) ? raw.trim() : new Invalid('must be 1 to 128 of A-Z a-z 0-9 . _ : -')) }),
+  spec({ env: 'GATEWAY_ANTI_ENTROPY_MS', key: 'antiEntropyMs', help: 'How often the applied version is compared with the version in Redis (a mismatch resyncs)', default: () => 5_000, parse: integer(100, 3_600_000) }),
+  spec({ env: 'GATEWAY_HEARTBEAT_TTL_MS', key: 'heartbeatTtlMs', help: 'Lifetime of this instance\'s heartbeat in Redis; it is renewed every third of it', default: () => 15_000, parse: integer(300, 3_600_000) }),
+  spec({ env: 'GATEWAY_REDIS_START_WAIT_MS', key: 'redisStartWaitMs', help: 'At start, how long to wait for Redis before using the saved state (the instance keeps trying after)', default: () => 3_000, parse: integer(0, 600_000) }),
+  spec({ env: 'GATEWAY_ADMIN_KEYS_FILE', key: 'adminKeysFile', help: 'Admin keys for /api/gateway/* (one per line: KEY or sha256:<hex>, then rw or ro); unset = management API off', default: () => '', defaultText: 'unset (management API off)', parse: (raw) => raw.trim() }),
+  spec({ env: 'GATEWAY_FAULT_INJECTION', key: 'faultInjection', help: 'TESTS ONLY: enables /__fengling/fault/* (e.g. crash-worker) to exercise recovery; never in production', default: () => false, defaultText: 'off', parse: flag }),
 ] as const;
 
 /** Parse every setting; all bad values are reported at once. */
@@ -124,7 +154,7 @@ export function workerSettings(s: Settings): WorkerSettings {
     port: s.port, host: s.host, logLevel: s.logLevel, accessLog: s.accessLog,
     upstreamMaxIdle: s.upstreamMaxIdle, upstreamIdleTimeoutMs: s.upstreamIdleTimeoutMs,
     upstreamConnectTimeoutMs: s.upstreamConnectTimeoutMs, upstreamBodyTimeoutMs: s.upstreamBodyTimeoutMs,
-    maxResponseHeadBytes: s.maxResponseHeadBytes,
+    maxResponseHeadBytes: s.maxResponseHeadBytes, faultInjection: s.faultInjection,
   };
 }
 
@@ -146,6 +176,6 @@ export function helpText(): string {
     'Signals: SIGTERM or SIGINT stop accepting connections, let in-flight requests finish',
     'within GATEWAY_DRAIN_TIMEOUT_MS, then exit 0.',
     'Endpoints: GET /healthz (alive), GET /readyz (200 once every worker has a configuration).',
-    'Docs: README.md, docs/configuration.md, docs/architecture.md.',
+    'Docs: README.md, docs/configuration.md, docs/architecture.md, docs/control-plane.md (REDIS_URL).',
   ].join('\n');
 }

@@ -1,13 +1,20 @@
 /**
  * ConfigApplier: the one place where a validated configuration becomes shared-table writes.
  *
- * Given the next whole configuration (from any source), it diffs it against the applied one
- * and writes only the difference as one batch at the next version (PERF-02). An identical
- * configuration changes nothing: no batch, no version, no worker wakes up. A change the
- * tables cannot hold is rejected whole and the last good configuration keeps serving.
+ * Two entry points, one model (src/control-plane/config-model.ts, keyed by id):
+ * - `apply(next)`: a whole validated configuration (the file source, a Redis resync). It is
+ *   diffed against the applied one and only the difference is written, as one batch at the
+ *   next version (PERF-02). An identical configuration changes nothing: no batch, no version,
+ *   no worker wakes up.
+ * - `applyChange(change, version)`: a change that is already checked (a Redis patch, or the
+ *   difference a resync computed off the primary's event loop). It costs what it touches, and
+ *   it publishes the version even when the change is empty, so that an instance adopts the
+ *   version of a snapshot it already matched and every worker acknowledges it.
+ * A change the tables cannot hold is rejected whole and the last good configuration keeps
+ * serving.
  */
-import { diffConfigs, isEmptyChange } from '../config/diff.js';
 import type { ConfigChange, GatewayConfig } from '../config/types.js';
+import { ConfigModel, changeSize, deletes, listsOfChange, upserts } from '../control-plane/config-model.js';
 import type { Logger } from '../observability/logger.js';
 import { TableCapacityError, type TableWriter } from '../shm/table-writer.js';
 
@@ -16,13 +23,12 @@ export type ApplyOutcome =
   | { readonly kind: 'unchanged'; readonly version: number }
   | { readonly kind: 'rejected'; readonly version: number; readonly reason: string };
 
-const EMPTY: GatewayConfig = { routes: [], clusters: [] };
-
 export class ConfigApplier {
   readonly #writer: TableWriter;
   readonly #log: Logger;
   readonly #onPublished: (version: number) => void;
-  #config: GatewayConfig | null = null;
+  readonly #model = new ConfigModel();
+  #hasConfig = false;
   #version = 0;
 
   constructor(writer: TableWriter, log: Logger, onPublished: (version: number) => void) {
@@ -31,8 +37,18 @@ export class ConfigApplier {
     this.#onPublished = onPublished;
   }
 
+  /** The applied configuration, or null before the first one. Built on demand: O(size). */
   get config(): GatewayConfig | null {
-    return this.#config;
+    return this.#hasConfig ? this.#model.toConfig() : null;
+  }
+
+  /** The applied configuration keyed by id (read it; change it only through this class). */
+  get model(): ConfigModel {
+    return this.#model;
+  }
+
+  get hasConfig(): boolean {
+    return this.#hasConfig;
   }
 
   get version(): number {
@@ -44,11 +60,16 @@ export class ConfigApplier {
    * (Redis), else the next local number (file source).
    */
   apply(next: GatewayConfig, source: string, version = this.#version + 1): ApplyOutcome {
-    const change = diffConfigs(this.#config ?? EMPTY, next);
-    if (this.#config !== null && isEmptyChange(change)) {
+    const { change, canon } = this.#model.diff(next);
+    if (this.#hasConfig && changeSize(change) === 0) {
       this.#log.info({ version: this.#version, source }, 'configuration unchanged');
       return { kind: 'unchanged', version: this.#version };
     }
+    return this.applyChange(change, source, version, canon);
+  }
+
+  /** Apply a checked change as one batch at `version`, even an empty one (see above). */
+  applyChange(change: ConfigChange, source: string, version: number, canon?: ReadonlyMap<object, string>): ApplyOutcome {
     try {
       this.#writer.apply(change, version);
     } catch (err) {
@@ -56,14 +77,17 @@ export class ConfigApplier {
       this.#log.error({ code: 'CONFIG_REJECTED', version, source, reason: err.message }, 'configuration rejected; the last good configuration keeps serving');
       return { kind: 'rejected', version, reason: err.message };
     }
-    this.#config = next;
+    this.#model.apply(change, canon as ReadonlyMap<{ readonly id: string }, string> | undefined);
+    this.#hasConfig = true;
     this.#version = version;
+    const counts: Record<string, number> = {};
+    for (const list of listsOfChange(change)) {
+      const name = list[0].toUpperCase() + list.slice(1);
+      counts[`upsert${name}`] = upserts(change, list).length;
+      counts[`delete${name}`] = deletes(change, list).length;
+    }
     this.#log.info({
-      version, source, routes: next.routes.length, clusters: next.clusters.length,
-      change: {
-        upsertRoutes: change.upsertRoutes.length, deleteRoutes: change.deleteRoutes.length,
-        upsertClusters: change.upsertClusters.length, deleteClusters: change.deleteClusters.length,
-      },
+      version, source, routes: this.#model.size('routes'), clusters: this.#model.size('clusters'), change: counts,
     }, 'configuration applied');
     this.#onPublished(version);
     return { kind: 'applied', version, change };

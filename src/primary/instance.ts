@@ -5,9 +5,11 @@
 import { workerSettings, type Settings } from '../cli/settings.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import { startMetricsServer, type MetricsServer } from '../observability/metrics-server.js';
 import { allocateTables, type SharedTables } from '../shm/layout.js';
 import { allocateMetrics } from '../shm/metrics-layout.js';
 import { TableWriter } from '../shm/table-writer.js';
+import { RedisSource } from '../control-plane/redis-source.js';
 import { ConfigApplier } from './config-applier.js';
 import { FileSource } from './file-source.js';
 import { Supervisor } from './supervisor.js';
@@ -21,7 +23,9 @@ export class Instance {
   readonly applier: ConfigApplier;
   readonly #settings: Settings;
   readonly #log: Logger;
-  #source: FileSource | null = null;
+  #source: FileSource | RedisSource | null = null;
+  /** GET /metrics on GATEWAY_METRICS_PORT (observability/metrics-server.ts); null when off. */
+  #metricsServer: MetricsServer | null = null;
 
   constructor(settings: Settings, log: Logger) {
     this.#settings = settings;
@@ -36,20 +40,47 @@ export class Instance {
     this.applier = new ConfigApplier(this.writer, log, (version) => this.supervisor.notify(version));
   }
 
-  /** Load the configuration, publish it, then start the workers (they come up with it). */
+  /** Where the configuration comes from, for the start line: `file:<path>` or `redis:<url> prefix=...`. */
+  get configSource(): string {
+    if (this.#source instanceof RedisSource) return this.#source.description;
+    return `file:${this.#settings.configPath}`;
+  }
+
+  /**
+   * Load the configuration, publish it, then start the workers (they come up with it).
+   * With REDIS_URL the configuration is the snapshot in Redis (or, while Redis is down, the
+   * saved state); when there is neither, the workers start with empty tables and /readyz
+   * answers 503 until a configuration arrives.
+   */
   async start(): Promise<void> {
+    if (this.#settings.redisUrl) {
+      const s = this.#settings;
+      const source = new RedisSource({
+        url: s.redisUrl, prefix: s.redisPrefix, stateDir: s.stateDir, instanceId: s.instanceId,
+        antiEntropyMs: s.antiEntropyMs, heartbeatTtlMs: s.heartbeatTtlMs, startWaitMs: s.redisStartWaitMs,
+        host: s.host, port: s.port, applier: this.applier, writer: this.writer, supervisor: this.supervisor, log: this.#log,
+      });
+      this.#source = source;
+      await source.start();
+      await this.supervisor.start();
+      this.#metricsServer = await startMetricsServer(this, this.#settings, this.#log, () => source.heartbeat().connected);
+      return;
+    }
     const source = new FileSource(this.#settings.configPath, this.applier, this.#log);
     const loaded = await source.load();
     if (!loaded.ok) throw new GatewayError('CONFIG_INVALID', `${this.#settings.configPath}:\n${loaded.message}`);
     const outcome = this.applier.apply(loaded.config, `file:${this.#settings.configPath}`);
     if (outcome.kind === 'rejected') throw new GatewayError('CONFIG_INVALID', outcome.reason);
     await this.supervisor.start();
+    this.#metricsServer = await startMetricsServer(this, this.#settings, this.#log);
     source.watch();
     this.#source = source;
   }
 
   async stop(): Promise<void> {
-    this.#source?.close();
+    if (this.#source instanceof RedisSource) await this.#source.stop();
+    else this.#source?.close();
     await this.supervisor.drain(this.#settings.drainTimeoutMs);
+    await this.#metricsServer?.close();
   }
 }
