@@ -69,6 +69,9 @@ export function emptyChange(): ConfigChange {
   return { upsertRoutes: [], deleteRoutes: [], upsertClusters: [], deleteClusters: [] };
 }
 
+/** Items compared per turn of the event loop by diffCanonicalAsync. */
+const DIFF_ITEMS_PER_STEP = 2_000;
+
 export function changeSize(change: ConfigChange): number {
   let n = 0;
   for (const list of listsOfChange(change)) n += upserts(change, list).length + deletes(change, list).length;
@@ -127,15 +130,42 @@ export class ConfigModel {
     next: CanonicalLists,
     resolve: (list: string, id: string, canon: string) => Identified = (_l, _i, canon) => JSON.parse(canon) as Identified,
   ): { change: ConfigChange; canon: Map<Identified, string> } {
+    const steps = this.#diffSteps(next, resolve);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+    }
+  }
+
+  /** diffCanonical without stalling the event loop: a turn is yielded every `itemsPerTurn` items. */
+  async diffCanonicalAsync(
+    next: CanonicalLists,
+    resolve: (list: string, id: string, canon: string) => Identified = (_l, _i, canon) => JSON.parse(canon) as Identified,
+  ): Promise<{ change: ConfigChange; canon: Map<Identified, string> }> {
+    const steps = this.#diffSteps(next, resolve);
+    for (;;) {
+      const step = steps.next();
+      if (step.done) return step.value;
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  /** The diff as a generator that pauses every DIFF_ITEMS_PER_STEP items. */
+  *#diffSteps(
+    next: CanonicalLists,
+    resolve: (list: string, id: string, canon: string) => Identified,
+  ): Generator<void, { change: ConfigChange; canon: Map<Identified, string> }> {
     const change: MutableChange = emptyChange() as unknown as MutableChange;
     const canon = new Map<Identified, string>();
     const lists = new Set([...this.#lists.keys(), ...next.keys()]);
+    let n = 0;
     for (const list of lists) {
       const current = this.#lists.get(list) ?? new Map<string, Entry>();
       const pairs = next.get(list) ?? [];
       const seen = new Set<string>();
       const up: Identified[] = [];
       for (const [id, text] of pairs) {
+        if (++n % DIFF_ITEMS_PER_STEP === 0) yield;
         seen.add(id);
         if (current.get(id)?.canon === text) continue;
         const item = resolve(list, id, text);

@@ -245,7 +245,7 @@ export class RedisSource {
     }
     const outcome = this.#opts.applier.applyChange(checked.change, 'redis', message.version);
     if (outcome.kind === 'rejected') {
-      this.#reject(message.version, outcome.reason);
+      this.#reject(message.version, outcome.reason, true);
       await this.#resync(`version ${message.version} was rejected as a patch`);
       return;
     }
@@ -317,14 +317,14 @@ export class RedisSource {
     }
     const compiledMs = performance.now() - started;
     const diffStarted = performance.now();
-    const { change, canon } = this.#opts.applier.model.diffCanonical(compiled.lists);
+    const { change, canon } = await this.#opts.applier.model.diffCanonicalAsync(compiled.lists);
     const writeStarted = performance.now();
-    const outcome = this.#opts.applier.applyChange(change, `redis:resync (${why})`, version, canon);
+    const outcome = await this.#opts.applier.applyChangeAsync(change, `redis:resync (${why})`, version, canon);
     const writeMs = performance.now() - writeStarted;
     const diffMs = writeStarted - diffStarted;
     if (outcome.kind === 'rejected') {
       this.#rejectedSnapshot = `${epoch}/${version}`;
-      this.#reject(version, outcome.reason);
+      this.#reject(version, outcome.reason, true);
       return null;
     }
     this.#epoch = epoch;
@@ -381,8 +381,8 @@ export class RedisSource {
       this.#log.error({ code: 'CONFIG_REJECTED', reason: compiled.reason }, 'the saved state is invalid; not ready until Redis answers');
       return;
     }
-    const { change, canon } = this.#opts.applier.model.diffCanonical(compiled.lists);
-    const outcome = this.#opts.applier.applyChange(change, `state-dir:${this.#opts.stateDir}`, compiled.version, canon);
+    const { change, canon } = await this.#opts.applier.model.diffCanonicalAsync(compiled.lists);
+    const outcome = await this.#opts.applier.applyChangeAsync(change, `state-dir:${this.#opts.stateDir}`, compiled.version, canon);
     if (outcome.kind === 'rejected') {
       this.#recordError('CONFIG_REJECTED', `saved state: ${outcome.reason}`);
       return;
@@ -403,7 +403,8 @@ export class RedisSource {
     this.#log.info({ version: this.#opts.applier.version, epoch: this.#epoch, dir: this.#opts.stateDir }, 'started from the saved state; will resync when Redis answers');
   }
 
-  #reject(version: number, reason: string): void {
+  #reject(version: number, reason: string, countedByApplier = false): void {
+    if (!countedByApplier) this.#opts.applier.rejectedBySource(version, reason);
     const at = new Date().toISOString();
     this.#rejected = { version, reason, at };
     this.#recordError('CONFIG_REJECTED', `version ${version}: ${reason}`);

@@ -121,7 +121,7 @@ export class InstanceMetrics {
       });
     }
 
-    this.#unwrap = observeOutcomes(applier, (outcome) => this.recordOutcome(outcome));
+    this.#unwrap = applier.onOutcome((outcome) => this.recordOutcome(outcome));
     supervisor.on('applied', this.#onApplied);
     supervisor.on('worker-exit', this.#onWorkerExit);
   }
@@ -181,28 +181,3 @@ export class InstanceMetrics {
   }
 }
 
-/**
- * Call `observer` with every outcome of `applier` (ConfigApplier has no outcome event yet):
- * wraps the instance's apply() and applyChange() and returns the undo. apply() ends in
- * applyChange() unless nothing changed, so apply() reports only its own `unchanged` outcomes
- * and applyChange() every applied or rejected one, each outcome exactly once.
- */
-function observeOutcomes(applier: ConfigApplier, observer: (outcome: ApplyOutcome) => void): () => void {
-  const apply = applier.apply;
-  const applyChange = applier.applyChange;
-  applier.apply = function (this: ConfigApplier, ...args: Parameters<ConfigApplier['apply']>): ApplyOutcome {
-    const outcome = apply.apply(this, args);
-    if (outcome.kind === 'unchanged') observer(outcome);
-    return outcome;
-  };
-  applier.applyChange = function (this: ConfigApplier, ...args: Parameters<ConfigApplier['applyChange']>): ApplyOutcome {
-    const outcome = applyChange.apply(this, args);
-    observer(outcome);
-    return outcome;
-  };
-  return () => {
-    // The originals live on the prototype: removing the own properties restores them.
-    delete (applier as Partial<Pick<ConfigApplier, 'apply' | 'applyChange'>>).apply;
-    delete (applier as Partial<Pick<ConfigApplier, 'apply' | 'applyChange'>>).applyChange;
-  };
-}

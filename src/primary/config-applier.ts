@@ -18,6 +18,9 @@ import { ConfigModel, changeSize, deletes, listsOfChange, upserts } from '../con
 import type { Logger } from '../observability/logger.js';
 import { TableCapacityError, type TableWriter } from '../shm/table-writer.js';
 
+/** Changes larger than this (rows) are written in stages by applyChangeAsync. */
+export const STAGED_THRESHOLD = 2_000;
+
 export type ApplyOutcome =
   | { readonly kind: 'applied'; readonly version: number; readonly change: ConfigChange }
   | { readonly kind: 'unchanged'; readonly version: number }
@@ -25,6 +28,7 @@ export type ApplyOutcome =
 
 export class ConfigApplier {
   readonly #writer: TableWriter;
+  readonly #listeners = new Set<(outcome: ApplyOutcome) => void>();
   readonly #log: Logger;
   readonly #onPublished: (version: number) => void;
   readonly #model = new ConfigModel();
@@ -35,6 +39,17 @@ export class ConfigApplier {
     this.#writer = writer;
     this.#log = log;
     this.#onPublished = onPublished;
+  }
+
+  /** Be told every outcome (applied, unchanged, rejected) exactly once; returns the undo. */
+  onOutcome(listener: (outcome: ApplyOutcome) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(outcome: ApplyOutcome): ApplyOutcome {
+    for (const l of this.#listeners) l(outcome);
+    return outcome;
   }
 
   /** The applied configuration, or null before the first one. Built on demand: O(size). */
@@ -63,7 +78,7 @@ export class ConfigApplier {
     const { change, canon } = this.#model.diff(next);
     if (this.#hasConfig && changeSize(change) === 0) {
       this.#log.info({ version: this.#version, source }, 'configuration unchanged');
-      return { kind: 'unchanged', version: this.#version };
+      return this.#emit({ kind: 'unchanged', version: this.#version });
     }
     return this.applyChange(change, source, version, canon);
   }
@@ -71,12 +86,43 @@ export class ConfigApplier {
   /** Apply a checked change as one batch at `version`, even an empty one (see above). */
   applyChange(change: ConfigChange, source: string, version: number, canon?: ReadonlyMap<object, string>): ApplyOutcome {
     try {
-      this.#writer.apply(change, version);
+      this.#writer.apply(change, version, canon);
     } catch (err) {
-      if (!(err instanceof TableCapacityError)) throw err;
-      this.#log.error({ code: 'CONFIG_REJECTED', version, source, reason: err.message }, 'configuration rejected; the last good configuration keeps serving');
-      return { kind: 'rejected', version, reason: err.message };
+      return this.#rejected(err, version, source);
     }
+    return this.#applied(change, source, version, canon);
+  }
+
+  /**
+   * applyChange for changes of any size without stalling the primary's event loop: a change
+   * of more than STAGED_THRESHOLD rows is written in stages (TableWriter.applyStaged) and
+   * published at once. The caller serialises calls (the sources run one step at a time).
+   */
+  async applyChangeAsync(change: ConfigChange, source: string, version: number, canon?: ReadonlyMap<object, string>): Promise<ApplyOutcome> {
+    if (changeSize(change) <= STAGED_THRESHOLD) return this.applyChange(change, source, version, canon);
+    try {
+      await this.#writer.applyStaged(change, version, canon);
+    } catch (err) {
+      return this.#rejected(err, version, source);
+    }
+    return this.#applied(change, source, version, canon);
+  }
+
+  /**
+   * A source rejected a version before it reached the tables (invalid file or change): it is
+   * reported like any other outcome. The caller has logged it with its errors.
+   */
+  rejectedBySource(version: number, reason: string): ApplyOutcome {
+    return this.#emit({ kind: 'rejected', version, reason });
+  }
+
+  #rejected(err: unknown, version: number, source: string): ApplyOutcome {
+    if (!(err instanceof TableCapacityError)) throw err;
+    this.#log.error({ code: 'CONFIG_REJECTED', version, source, reason: err.message }, 'configuration rejected; the last good configuration keeps serving');
+    return this.#emit({ kind: 'rejected', version, reason: err.message });
+  }
+
+  #applied(change: ConfigChange, source: string, version: number, canon?: ReadonlyMap<object, string>): ApplyOutcome {
     this.#model.apply(change, canon as ReadonlyMap<{ readonly id: string }, string> | undefined);
     this.#hasConfig = true;
     this.#version = version;
@@ -90,6 +136,6 @@ export class ConfigApplier {
       version, source, routes: this.#model.size('routes'), clusters: this.#model.size('clusters'), change: counts,
     }, 'configuration applied');
     this.#onPublished(version);
-    return { kind: 'applied', version, change };
+    return this.#emit({ kind: 'applied', version, change });
   }
 }

@@ -65,6 +65,7 @@ export class FileSource {
     }
     if (!result.ok) {
       this.#log.error({ code: 'CONFIG_REJECTED', file: this.#path, errors: result.errors }, `configuration file rejected; the last good configuration keeps serving:\n${formatErrors(result.errors)}`);
+      this.#applier.rejectedBySource(this.#applier.version + 1, formatErrors(result.errors));
       return;
     }
     this.#applier.apply(result.config, `file:${this.#path}`);

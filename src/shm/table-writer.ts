@@ -110,6 +110,7 @@ class SlotMap {
 
 export class TableWriter {
   readonly #views: TableViews;
+  #staging = false;
   readonly #routes: SlotMap;
   readonly #clusters: SlotMap;
   /** Keyed `clusterId/destinationId`. */
@@ -141,9 +142,48 @@ export class TableWriter {
    * written) when it does not fit. An empty change still publishes the version, so every
    * worker acknowledges it.
    */
-  apply(change: TableChange, version: number): void {
-    const pending = this.#plan(change);
-    this.#publish(pending, version);
+  apply(change: TableChange, version: number, texts?: RowTexts): void {
+    if (this.#staging) throw new Error('a staged batch is being written; batches must not interleave');
+    const routeTexts = change.upsertRoutes.map((r) => this.#encode(r, TABLE_ROUTES, `route ${r.id}`, texts));
+    const pending = this.#plan(change, routeTexts, texts);
+    this.#publish(pending, version, null);
+  }
+
+  /**
+   * The same batch, written without stalling the caller's event loop: route texts are encoded
+   * and rows that go into free slots are written over several turns while they are still
+   * invisible (not in use, named by no patch-log record), then everything is published in one
+   * short seqlocked step. Readers see exactly what apply() would have shown them. Used for
+   * large changes (a 100,000-route snapshot); the caller must not start another batch until
+   * the promise settles.
+   */
+  async applyStaged(change: TableChange, version: number, texts?: RowTexts, rowsPerTurn = STAGED_ROWS_PER_TURN): Promise<void> {
+    if (this.#staging) throw new Error('a staged batch is being written; batches must not interleave');
+    this.#staging = true;
+    try {
+      const routeTexts: Uint8Array[] = new Array(change.upsertRoutes.length);
+      for (let i = 0; i < change.upsertRoutes.length; i++) {
+        const r = change.upsertRoutes[i];
+        routeTexts[i] = this.#encode(r, TABLE_ROUTES, `route ${r.id}`, texts);
+        if (i % rowsPerTurn === rowsPerTurn - 1) await nextTurn();
+      }
+      const pending = this.#plan(change, routeTexts, texts);
+      // Rows bound for a slot that is free now can be written before publishing: no reader
+      // looks at a row that is not in use. Rows that replace a row in use wait for the publish.
+      const staged = new Set<PendingRow>();
+      let written = 0;
+      for (const row of pending) {
+        if (row.text === null) continue;
+        const { rows, stride } = this.#views.table(row.table);
+        if (rows[row.slot * stride + kRowInUse] !== 0) continue;
+        this.#writeRow(row, false);
+        staged.add(row);
+        if (++written % rowsPerTurn === 0) await nextTurn();
+      }
+      this.#publish(pending, version, staged);
+    } finally {
+      this.#staging = false;
+    }
   }
 
   /** Set the console-reported health of a destination (one field, outside any batch). */
@@ -152,7 +192,7 @@ export class TableWriter {
     Atomics.store(this.#views.destinations, base + kDestHealth, up ? HEALTH_UP : HEALTH_DOWN);
   }
 
-  #plan(change: TableChange): PendingRow[] {
+  #plan(change: TableChange, routeTexts: readonly Uint8Array[], texts: RowTexts | undefined): PendingRow[] {
     const pending: PendingRow[] = [];
     const destRows = this.#views.table(TABLE_DESTINATIONS);
     // Capacity first: count new ids per table, so that a failing batch writes nothing.
@@ -190,7 +230,6 @@ export class TableWriter {
     }
 
     // Encode every text before assigning any slot, so an oversize row fails the batch cleanly.
-    const routeTexts = change.upsertRoutes.map((r) => this.#encode(r, TABLE_ROUTES, `route ${r.id}`));
     const clusterTexts = change.upsertClusters.map((c) => {
       const { destinations: _omit, ...settings } = c;
       return this.#encode(settings, TABLE_CLUSTERS, `cluster ${c.id}`);
@@ -199,7 +238,7 @@ export class TableWriter {
       c.destinations.map((d) => this.#encode({ id: d.id, address: d.address } satisfies DestinationRowText, TABLE_DESTINATIONS, `destination ${c.id}/${d.id}`)),
     );
 
-    const policyTexts = upsertPolicies.map((a) => this.#encode(a, TABLE_AUTH_POLICIES, `auth policy ${a.id}`));
+    const policyTexts = upsertPolicies.map((a) => this.#encode(a, TABLE_AUTH_POLICIES, `auth policy ${a.id}`, texts));
 
     // Deletes free their slots first, so an upsert in the same batch may reuse nothing it
     // still needs: freed slots go to the back of a FIFO queue.
@@ -271,8 +310,10 @@ export class TableWriter {
     return pending;
   }
 
-  #encode(value: unknown, table: TableId, what: string): Uint8Array {
-    const bytes = encoder.encode(JSON.stringify(value));
+  #encode(value: unknown, table: TableId, what: string, texts?: RowTexts): Uint8Array {
+    // A source that already holds the item's canonical JSON (a Redis resync) saves a stringify.
+    const json = (texts !== undefined && typeof value === 'object' && value !== null ? texts.get(value) : undefined) ?? JSON.stringify(value);
+    const bytes = encoder.encode(json);
     const max = this.#views.table(table).textBytes;
     if (bytes.length > max) {
       throw new TableCapacityError(`${what} is ${bytes.length} bytes as stored; a row holds at most ${max}`);
@@ -280,22 +321,30 @@ export class TableWriter {
     return bytes;
   }
 
-  #publish(pending: readonly PendingRow[], version: number): void {
+  /** Write a row's text and fields; `inUse` only when publishing. */
+  #writeRow(row: PendingRow, publish: boolean): void {
+    const { rows, stride, text, textBytes } = this.#views.table(row.table);
+    const base = row.slot * stride;
+    if (row.text === null) {
+      rows[base + kRowInUse] = 0;
+      rows[base + kRowTextLen] = 0;
+      return;
+    }
+    text.set(row.text, row.slot * textBytes);
+    rows[base + kRowTextLen] = row.text.length;
+    if (row.fields) for (const [field, value] of row.fields) Atomics.store(rows, base + field, value);
+    if (publish) rows[base + kRowInUse] = 1;
+  }
+
+  #publish(pending: readonly PendingRow[], version: number, staged: ReadonlySet<PendingRow> | null): void {
     const { control, patchLog } = this.#views;
     Atomics.add(control, kSeq, 1);
     let head = Atomics.load(control, kLogHead);
     for (const row of pending) {
-      const { rows, stride, text, textBytes } = this.#views.table(row.table);
+      const { rows, stride } = this.#views.table(row.table);
       const base = row.slot * stride;
-      if (row.text === null) {
-        rows[base + kRowInUse] = 0;
-        rows[base + kRowTextLen] = 0;
-      } else {
-        text.set(row.text, row.slot * textBytes);
-        rows[base + kRowTextLen] = row.text.length;
-        rows[base + kRowInUse] = 1;
-        if (row.fields) for (const [field, value] of row.fields) Atomics.store(rows, base + field, value);
-      }
+      if (staged !== null && staged.has(row)) rows[base + kRowInUse] = 1;
+      else this.#writeRow(row, true);
       rows[base + kRowGen] = (rows[base + kRowGen] + 1) | 0;
       const at = (head & kLogMask) * kLogStride;
       patchLog[at + kLogVersion] = version;
@@ -309,3 +358,12 @@ export class TableWriter {
   }
 }
 
+/** Canonical JSON of items, by item object (from a source that already made it). */
+export type RowTexts = ReadonlyMap<object, string>;
+
+/** Rows encoded or written per turn of the event loop by applyStaged. */
+export const STAGED_ROWS_PER_TURN = 2_000;
+
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

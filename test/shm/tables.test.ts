@@ -151,4 +151,62 @@ describe('shared tables', () => {
     expect([...batch.destinations.values()]).toEqual([null]);
     expect(writer.destinationSlot('c2', 'b')).toBeUndefined();
   });
+
+  it('applyStaged_showsReadersNothingUntilItPublishes_thenTheSameAsApply', async () => {
+    const staged = allocateTables(small);
+    const plain = allocateTables(small);
+    const ws = new TableWriter(staged);
+    const wp = new TableWriter(plain);
+    const first = change({ upsertClusters: [cluster('c1', [['a'], ['b', 2]])], upsertRoutes: [route('keep'), route('gone')] });
+    ws.apply(first, 1);
+    wp.apply(first, 1);
+    const reader = new TableReader(staged);
+    reader.poll();
+
+    const next = change({
+      upsertClusters: [cluster('c1', [['a'], ['z']])],
+      upsertRoutes: [route('keep', 'c1', '/kept/changed'), ...Array.from({ length: 30 }, (_, i) => route(`n${i}`))],
+      deleteRoutes: ['gone'],
+    });
+    const done = ws.applyStaged(next, 2, undefined, 4);
+    // Several turns pass while rows are staged: the reader sees no news at all.
+    for (let i = 0; i < 3; i++) {
+      await new Promise((r) => setImmediate(r));
+      expect(reader.hasNews()).toBe(false);
+      expect(reader.poll()!.routes.size).toBe(0);
+    }
+    await done;
+    wp.apply(next, 2);
+    const fromStaged = new TableReader(staged).poll()!;
+    const fromPlain = new TableReader(plain).poll()!;
+    const ids = (b: typeof fromStaged) => [...b.routes.values()].map((r) => `${r!.config.id}:${r!.config.match.path}`).sort();
+    expect(ids(fromStaged)).toEqual(ids(fromPlain));
+    expect([...fromStaged.destinations.values()].map((d) => d!.id).sort()).toEqual(['a', 'z']);
+    expect(fromStaged.version).toBe(2);
+    const incremental = reader.poll()!;
+    expect(incremental.full).toBe(false);
+    // 'gone' freed its slot and a new route took it in the same batch: 31 rows changed.
+    const changed = [...incremental.routes.values()].map((r) => r?.config.id);
+    expect(changed).toHaveLength(31);
+    expect(changed).not.toContain('gone');
+  });
+
+  it('applyStaged_refusesToInterleaveWithAnotherBatch', async () => {
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    const pending = writer.applyStaged(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: Array.from({ length: 20 }, (_, i) => route(`r${i}`)) }), 1, undefined, 2);
+    expect(() => writer.apply(change({ upsertRoutes: [route('x')] }), 2)).toThrow(/staged/);
+    await pending;
+    writer.apply(change({ upsertRoutes: [route('x')] }), 2);
+    expect(writer.publishedVersion).toBe(2);
+  });
+
+  it('apply_usesTheSourcesCanonicalText_whenGiven', () => {
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    const r = route('r1');
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: [r] }), 1, new Map([[r, '{"cluster":"c1","id":"r1","match":{"path":"/canon"}}']]));
+    const batch = new TableReader(tables).poll()!;
+    expect([...batch.routes.values()][0]!.config.match.path).toBe('/canon');
+  });
 });

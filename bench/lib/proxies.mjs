@@ -1,0 +1,233 @@
+/**
+ * The cases: one start function per proxy product. Each returns
+ *   { pids, url, stop, alive, logFile, configPath? }
+ * once the proxy answers. A case is described by an object:
+ *   name       e.g. 'nginx-1w'
+ *   product    'upstream' | 'nginx' | 'haproxy' | 'gateway'
+ *   workers    worker processes/threads (0 for upstream-direct); the ratio column compares
+ *              a case with `nginx-<workers>w`
+ *   cpus       taskset CPU list for the proxy ('1' when workers == 1), null = unpinned
+ *   request    per-case overrides of the load: { plainPath, headers }
+ *   skipReason(ctx) -> string | null
+ *   start(ctx) -> Promise<{ pids, url, stop }>
+ *
+ * Names are parsed, so any worker count works without registration:
+ *   upstream-direct, nginx-<N>w, haproxy-<N>t, gateway-<N>w[-<variant>]
+ *
+ * Adding a gateway case later (JWT route, 1k/10k routes, a balancing policy, metrics,
+ * tracing) = one entry in GATEWAY_VARIANTS below.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { freePort, startProcess, waitReady, which } from './proc.mjs';
+import { NGINX_MISSING, nginxAvailable, nginxConf, startNginx } from './nginx.mjs';
+import { gatewayConfigYaml, hotPath } from './gateway-config.mjs';
+
+export const HAPROXY_MISSING = 'haproxy not installed (apt-get install nginx-light haproxy)';
+export const GATEWAY_MISSING = 'dist/cli/gateway.js not built (npm run build)';
+
+/** A proxy on its own core when it has one worker; shared cores otherwise (BENCH.md). */
+const cpusFor = (workers) => (workers === 1 ? '1' : null);
+
+/**
+ * Gateway variants: `gateway-<N>w-<key>`.
+ *   config   options of gatewayConfigYaml (route count, policy, destinations, extra YAML)
+ *   env      extra environment for the gateway process
+ *   request  load overrides: plainPath (the path of the `plain` scenario), headers (sent by wrk)
+ *   describe one line for --help and the report
+ */
+export const GATEWAY_VARIANTS = {
+  '': { describe: 'one catch-all route, one destination' },
+  routes1k: {
+    describe: '1,000 routes; the request matches one in the middle of the table',
+    config: { routeCount: 1000 },
+    request: { plainPath: hotPath(1000) },
+  },
+  routes10k: {
+    describe: '10,000 routes; the request matches one in the middle of the table',
+    config: { routeCount: 10000 },
+    request: { plainPath: hotPath(10000) },
+  },
+  lr: {
+    describe: 'least-requests over 2 destinations (both the same upstream)',
+    config: { loadBalancing: 'least-requests', destinations: 2 },
+  },
+  // A JWT route is { config: { routeExtra: 'authPolicy: <name>', topLevelExtra: <the
+  // authPolicies YAML> }, request: { headers: { authorization: 'Bearer <token>' } } };
+  // metrics or tracing on is { env: { <the gateway's switch>: 'on' } }.
+};
+
+function upstreamDirect() {
+  return {
+    name: 'upstream-direct',
+    product: 'upstream',
+    workers: 0,
+    cpus: null,
+    describe: 'wrk straight to the upstream (wrk and upstream share CPU 0): the rig\'s ceiling',
+    skipReason: () => (nginxAvailable() ? null : NGINX_MISSING),
+    async start(ctx) {
+      return { pids: [], url: ctx.upstream.url, stop: async () => {}, alive: () => true, logFile: null };
+    },
+  };
+}
+
+function nginxCase(workers) {
+  const cpus = cpusFor(workers);
+  return {
+    name: `nginx-${workers}w`,
+    product: 'nginx',
+    workers,
+    cpus,
+    describe: `nginx proxy, ${workers} worker process(es), upstream keepalive 64`,
+    skipReason: () => (nginxAvailable() ? null : NGINX_MISSING),
+    async start(ctx) {
+      const dir = join(ctx.tmpRoot, `nginx-${workers}w`);
+      const port = await freePort();
+      const conf = nginxConf(dir, {
+        workers,
+        body: `
+  upstream bench_upstream {
+    server 127.0.0.1:${ctx.upstream.port};
+    keepalive 64;
+    keepalive_requests 1000000000;
+    keepalive_timeout 300s;
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096${workers > 1 ? ' reuseport' : ''};
+    client_max_body_size 1m;
+    # Keep the 16 KiB POST body in memory, never in a temp file.
+    client_body_buffer_size 64k;
+    location / {
+      proxy_pass http://bench_upstream;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      # A 64 KiB response must not spill into a temp file.
+      proxy_buffers 16 8k;
+      proxy_max_temp_file_size 0;
+    }
+  }`,
+      });
+      const handle = startNginx(`nginx-${workers}w`, dir, conf, cpus);
+      const url = `http://127.0.0.1:${port}`;
+      await waitReady(handle, `${url}/`);
+      return { pids: [handle.pid], url, stop: handle.stop, alive: () => !handle.exited, logFile: handle.logFile, configPath: join(dir, 'nginx.conf') };
+    },
+  };
+}
+
+function haproxyCase(threads) {
+  const cpus = cpusFor(threads);
+  return {
+    name: `haproxy-${threads}t`,
+    product: 'haproxy',
+    workers: threads,
+    cpus,
+    describe: `HAProxy, ${threads} thread(s), http-reuse always`,
+    skipReason: () => (which('haproxy') ? null : HAPROXY_MISSING),
+    async start(ctx) {
+      const dir = join(ctx.tmpRoot, `haproxy-${threads}t`);
+      mkdirSync(dir, { recursive: true });
+      const port = await freePort();
+      const cfg = `# generated by bench/run.mjs
+global
+  nbthread ${threads}
+  # maxconn sizes the FD limit haproxy asks for: keep it under this machine's ulimit -n.
+  maxconn 4000
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 300s
+  timeout server 300s
+  timeout http-keep-alive 300s
+frontend bench
+  bind 127.0.0.1:${port}
+  default_backend upstream
+backend upstream
+  server u1 127.0.0.1:${ctx.upstream.port}
+`;
+      const cfgPath = join(dir, 'haproxy.cfg');
+      writeFileSync(cfgPath, cfg);
+      // -db: stay in the foreground, no daemon, no master-worker.
+      const handle = startProcess(`haproxy-${threads}t`, 'haproxy', ['-db', '-f', cfgPath], {
+        cpus,
+        logFile: join(dir, 'stdout.log'),
+      });
+      const url = `http://127.0.0.1:${port}`;
+      await waitReady(handle, `${url}/`);
+      return { pids: [handle.pid], url, stop: handle.stop, alive: () => !handle.exited, logFile: handle.logFile, configPath: cfgPath };
+    },
+  };
+}
+
+function gatewayCase(workers, variantKey) {
+  const variant = GATEWAY_VARIANTS[variantKey];
+  const name = `gateway-${workers}w${variantKey ? `-${variantKey}` : ''}`;
+  const cpus = cpusFor(workers);
+  return {
+    name,
+    product: 'gateway',
+    workers,
+    cpus,
+    describe: `Fengling gateway, GATEWAY_WORKERS=${workers}: ${variant.describe}`,
+    request: variant.request ?? {},
+    skipReason: (ctx) => (existsSync(ctx.gatewayEntry) ? null : GATEWAY_MISSING),
+    async start(ctx) {
+      const dir = join(ctx.tmpRoot, name);
+      mkdirSync(dir, { recursive: true });
+      const port = await freePort();
+      const configPath = join(dir, 'gateway.yaml');
+      writeFileSync(configPath, gatewayConfigYaml(ctx.upstream.url, variant.config));
+      const env = {
+        ...process.env,
+        GATEWAY_WORKERS: String(workers),
+        GATEWAY_PORT: String(port),
+        GATEWAY_CONFIG: configPath,
+        // Listen on loopback only (the gateway's default is 0.0.0.0).
+        GATEWAY_HOST: '127.0.0.1',
+        // The gateway is idle when stopped; don't let a drain outlast stopChild's grace period.
+        GATEWAY_DRAIN_TIMEOUT_MS: '1000',
+        ...variant.env,
+        ...ctx.gatewayEnv,
+      };
+      const handle = startProcess(name, process.execPath, [ctx.gatewayEntry], {
+        cpus,
+        env,
+        cwd: ctx.repoRoot,
+        logFile: join(dir, 'stdout.log'),
+      });
+      const url = `http://127.0.0.1:${port}`;
+      await waitReady(handle, `${url}/readyz`, 30000);
+      return { pids: [handle.pid], url, stop: handle.stop, alive: () => !handle.exited, logFile: handle.logFile, configPath };
+    },
+  };
+}
+
+/** Case object for a name, or throws with the list of valid forms. */
+export function resolveCase(name) {
+  if (name === 'upstream-direct') return upstreamDirect();
+  let m;
+  if ((m = /^nginx-(\d+)w$/.exec(name))) return nginxCase(Number(m[1]));
+  if ((m = /^haproxy-(\d+)t$/.exec(name))) return haproxyCase(Number(m[1]));
+  if ((m = /^gateway-(\d+)w(?:-([a-z0-9]+))?$/.exec(name))) {
+    const key = m[2] ?? '';
+    if (!(key in GATEWAY_VARIANTS)) {
+      throw new Error(`unknown gateway variant '${key}' (known: ${Object.keys(GATEWAY_VARIANTS).filter(Boolean).join(', ')})`);
+    }
+    return gatewayCase(Number(m[1]), key);
+  }
+  throw new Error(`unknown case '${name}' (forms: upstream-direct, nginx-<N>w, haproxy-<N>t, gateway-<N>w[-variant])`);
+}
+
+/** The default case list: the 1-worker trio plus the rig's ceiling, and N-worker ones for --workers N. */
+export function defaultCases(workerCounts) {
+  const names = ['upstream-direct', 'nginx-1w', 'haproxy-1t', 'gateway-1w'];
+  for (const n of workerCounts) {
+    if (n === 1) continue;
+    names.push(`nginx-${n}w`, `haproxy-${n}t`, `gateway-${n}w`);
+  }
+  return names;
+}
+
+export const defaultGatewayEntry = (repoRoot) => resolve(repoRoot, 'dist/cli/gateway.js');
