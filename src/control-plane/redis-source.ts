@@ -153,6 +153,17 @@ export class RedisSource {
     };
   }
 
+  /** The command connection and key prefix, for writers on this instance (the management API). */
+  get commandConnection(): { readonly client: RedisClient; readonly prefix: string } {
+    return { client: this.#cmd, prefix: this.#keys.prefix };
+  }
+
+  /** Resync from the snapshot now (POST /api/gateway/reload); resolves when it has run. */
+  resyncNow(why: string): Promise<void> {
+    this.#queueResync(why);
+    return this.#queue;
+  }
+
   /** Resolves when every queued configuration step has run (tests, shutdown). */
   idle(): Promise<void> {
     return this.#queue;

@@ -50,6 +50,12 @@ export class FileSource {
     });
   }
 
+  /** Re-read the file now (POST /api/gateway/reload); resolves when applied or rejected. */
+  reload(): Promise<void> {
+    this.#reloading = this.#reloading.then(() => this.#reload());
+    return this.#reloading;
+  }
+
   close(): void {
     this.#watcher?.close();
     if (this.#timer) clearTimeout(this.#timer);

@@ -10,6 +10,11 @@ import { allocateTables, type SharedTables } from '../shm/layout.js';
 import { allocateMetrics } from '../shm/metrics-layout.js';
 import { TableWriter } from '../shm/table-writer.js';
 import { RedisSource } from '../control-plane/redis-source.js';
+import { AdminKeysError, loadAdminKeys, type AdminKeys } from '../management/admin-keys.js';
+import { ManagementApi } from '../management/api.js';
+import { createBackend } from '../management/backend.js';
+import type { ManagementRequest } from '../ipc/messages.js';
+import { problemBody } from '../errors.js';
 import { ConfigApplier } from './config-applier.js';
 import { FileSource } from './file-source.js';
 import { Supervisor } from './supervisor.js';
@@ -61,12 +66,14 @@ export class Instance {
         host: s.host, port: s.port, applier: this.applier, writer: this.writer, supervisor: this.supervisor, log: this.#log,
       });
       this.#source = source;
+      this.#startManagement(source);
       await source.start();
       await this.supervisor.start();
       this.#metricsServer = await startMetricsServer(this, this.#settings, this.#log, () => source.heartbeat().connected);
       return;
     }
     const source = new FileSource(this.#settings.configPath, this.applier, this.#log);
+    this.#startManagement(source);
     const loaded = await source.load();
     if (!loaded.ok) throw new GatewayError('CONFIG_INVALID', `${this.#settings.configPath}:\n${loaded.message}`);
     const outcome = this.applier.apply(loaded.config, `file:${this.#settings.configPath}`);
@@ -75,6 +82,50 @@ export class Instance {
     this.#metricsServer = await startMetricsServer(this, this.#settings, this.#log);
     source.watch();
     this.#source = source;
+  }
+
+  /**
+   * The management API (src/management): workers relay /api/gateway/* here. Without admin
+   * keys it answers 404 and a warning says so: there is never a default credential.
+   */
+  #startManagement(source: FileSource | RedisSource): void {
+    let keys: AdminKeys | null = null;
+    const file = this.#settings.adminKeysFile;
+    if (file) {
+      try {
+        keys = loadAdminKeys(file);
+      } catch (err) {
+        const detail = err instanceof AdminKeysError ? err.message : (err as Error).message;
+        throw new GatewayError('SETTING_INVALID', `GATEWAY_ADMIN_KEYS_FILE=${file}: ${detail}`);
+      }
+      if (keys.size === 0) this.#log.warn({ file }, 'GATEWAY_ADMIN_KEYS_FILE holds no key: the management API is off');
+    } else {
+      this.#log.warn('GATEWAY_ADMIN_KEYS_FILE is not set: the management API (/api/gateway/*) is off');
+    }
+    const redis = source instanceof RedisSource ? source : null;
+    const api = new ManagementApi(keys, createBackend({
+      instanceId: this.#settings.instanceId,
+      applier: this.applier,
+      supervisor: this.supervisor,
+      writer: this.writer,
+      tables: this.tables,
+      log: this.#log,
+      sourceStatus: () => (redis ? { source: this.configSource, redis: redis.heartbeat() } : { source: this.configSource }),
+      reload: () => (redis ? redis.resyncNow('management reload') : (source as FileSource).reload()),
+      redis: redis ? redis.commandConnection : null,
+    }));
+    this.supervisor.on('management-request', (worker: number, id: number, request: ManagementRequest) => {
+      api.handle(request).then(
+        (reply) => this.supervisor.replyManagement(worker, id, reply),
+        (err: unknown) => {
+          this.#log.error({ err, path: request.path }, 'management request failed');
+          this.supervisor.replyManagement(worker, id, {
+            status: 503, headers: ['content-type', 'application/problem+json'],
+            body: JSON.stringify({ ...JSON.parse(problemBody('CONTROL_PLANE_ERROR', `the request could not be completed: ${(err as Error).message}`)), status: 503 }),
+          });
+        },
+      );
+    });
   }
 
   async stop(): Promise<void> {
