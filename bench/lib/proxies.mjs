@@ -22,6 +22,7 @@ import { join, resolve } from 'node:path';
 import { freePort, startProcess, waitReady, which } from './proc.mjs';
 import { NGINX_MISSING, nginxAvailable, nginxConf, startNginx } from './nginx.mjs';
 import { gatewayConfigYaml, hotPath } from './gateway-config.mjs';
+import { BENCH_JWT } from './jwt.mjs';
 
 export const HAPROXY_MISSING = 'haproxy not installed (apt-get install nginx-light haproxy)';
 export const GATEWAY_MISSING = 'dist/cli/gateway.js not built (npm run build)';
@@ -52,10 +53,40 @@ export const GATEWAY_VARIANTS = {
     describe: 'least-requests over 2 destinations (both the same upstream)',
     config: { loadBalancing: 'least-requests', destinations: 2 },
   },
-  // A JWT route is { config: { routeExtra: 'authPolicy: <name>', topLevelExtra: <the
-  // authPolicies YAML> }, request: { headers: { authorization: 'Bearer <token>' } } };
-  // metrics or tracing on is { env: { <the gateway's switch>: 'on' } }.
+  rr: {
+    describe: 'round-robin over 2 destinations (both the same upstream), to compare with lr',
+    config: { loadBalancing: 'round-robin', destinations: 2 },
+  },
+  nometrics: {
+    describe: 'metrics off (GATEWAY_METRICS_PORT=0): the other gateway cases have them on',
+    env: { GATEWAY_METRICS_PORT: '0' },
+  },
+  trace1: {
+    describe: 'tracing on, 1% sampled (traceidratio 0.01), OTLP http/json to the upstream nginx as a sink',
+    env: (ctx) => tracingEnv(ctx, 'traceidratio', '0.01'),
+  },
+  trace100: {
+    describe: 'tracing on, every request sampled, OTLP http/json to the upstream nginx as a sink',
+    env: (ctx) => tracingEnv(ctx, 'always_on', ''),
+  },
+  jwt: {
+    describe: 'a JWT route (HS256, claim sub -> X-User-Id); the same token every request, so verdicts come from the cache',
+    config: { routeExtra: 'authPolicy: bench-jwt', topLevelExtra: BENCH_JWT.policyYaml },
+    env: { BENCH_JWT_SECRET: BENCH_JWT.secret },
+    request: { headers: { authorization: `Bearer ${BENCH_JWT.token}` } },
+  },
 };
+
+function tracingEnv(ctx, sampler, arg) {
+  return {
+    OTEL_TRACES_EXPORTER: 'otlp',
+    OTEL_EXPORTER_OTLP_ENDPOINT: ctx.upstream.url,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    OTEL_TRACES_SAMPLER: sampler,
+    ...(arg ? { OTEL_TRACES_SAMPLER_ARG: arg } : {}),
+    OTEL_SERVICE_NAME: 'fengling-bench',
+  };
+}
 
 function upstreamDirect() {
   return {
@@ -188,7 +219,9 @@ function gatewayCase(workers, variantKey) {
         GATEWAY_HOST: '127.0.0.1',
         // The gateway is idle when stopped; don't let a drain outlast stopChild's grace period.
         GATEWAY_DRAIN_TIMEOUT_MS: '1000',
-        ...variant.env,
+        // Metrics on (the default), on a port of its own so cases never collide.
+        GATEWAY_METRICS_PORT: String(await freePort()),
+        ...(typeof variant.env === 'function' ? variant.env(ctx) : variant.env),
         ...ctx.gatewayEnv,
       };
       const handle = startProcess(name, process.execPath, [ctx.gatewayEntry], {

@@ -25,6 +25,11 @@ export class HealthSync {
     this.#writer = writer;
     this.#model = model;
     this.#log = log;
+    // Batches that create a destination write its reported health with it.
+    writer.setHealthSource((cluster, destination) => {
+      const r = this.#reports.get(healthField(cluster, destination));
+      return r === undefined ? undefined : r.state === 'up';
+    });
   }
 
   get size(): number {

@@ -111,6 +111,8 @@ class SlotMap {
 export class TableWriter {
   readonly #views: TableViews;
   #staging = false;
+  /** The console's health verdicts, consulted when a batch writes a destination row. */
+  #healthSource: ((clusterId: string, destinationId: string) => boolean | undefined) | null = null;
   readonly #routes: SlotMap;
   readonly #clusters: SlotMap;
   /** Keyed `clusterId/destinationId`. */
@@ -184,6 +186,15 @@ export class TableWriter {
     } finally {
       this.#staging = false;
     }
+  }
+
+  /**
+   * Where console-reported health comes from (the control plane). A destination created by a
+   * batch then carries its reported health in that same batch, instead of its configured
+   * health for the moment between the batch and a later setHealth().
+   */
+  setHealthSource(source: (clusterId: string, destinationId: string) => boolean | undefined): void {
+    this.#healthSource = source;
   }
 
   /** Set the console-reported health of a destination (one field, outside any batch). */
@@ -295,7 +306,10 @@ export class TableWriter {
         ];
         // Health belongs to the console once a destination exists: the configuration's value
         // is applied when the destination is created or when that configured value changes.
-        if (!existed || previous.get(d.id) !== d.health) {
+        const reported = this.#healthSource?.(c.id, d.id);
+        if (reported !== undefined) {
+          destFields.push([kDestHealth, reported ? HEALTH_UP : HEALTH_DOWN]);
+        } else if (!existed || previous.get(d.id) !== d.health) {
           destFields.push([kDestHealth, d.health === 'down' ? HEALTH_DOWN : HEALTH_UP]);
         }
         pending.push({ table: TABLE_DESTINATIONS, slot, text: destTexts[ci][ordinal], fields: destFields });

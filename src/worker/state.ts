@@ -72,8 +72,9 @@ export class WorkerState {
     return this.#version;
   }
 
+  /** A configuration has been applied (versions start at 1; empty tables at 0 are not one). */
   get ready(): boolean {
-    return this.#version >= 0;
+    return this.#version >= 1;
   }
 
   cluster(id: string): ClusterEntry | undefined {

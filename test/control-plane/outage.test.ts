@@ -94,6 +94,10 @@ describe('control plane: Redis outages', () => {
     gateways.push(empty);
     await empty.waitForLog((l) => l.msg === 'fengling gateway started', 15_000);
     expect(await status(empty, '/readyz')).toBe(503);
+    // Routed requests say why, too: no configuration yet, not "no route".
+    const r = await fetch(`${empty.url}/during/0`);
+    expect(r.status).toBe(503);
+    expect((await r.json() as { code: string }).code).toBe('NOT_READY');
     await redis.restart();
     await waitFor('the instance to become ready', async () => (await status(empty, '/readyz')) === 200, 15_000);
     expect(await status(empty, '/during/0')).toBe(200);
