@@ -15,7 +15,7 @@ export const RIG_CPU = '0';
 export async function sanityCheck(scenario, kase, running) {
   const req = requestFor(scenario, kase, running.url);
   try {
-    const r = await httpCall(req.url, { method: req.method, body: req.body ?? undefined, timeoutMs: 5000 });
+    const r = await httpCall(req.url, { method: req.method, body: req.body ?? undefined, headers: req.headers, timeoutMs: 5000 });
     const bytes = Buffer.byteLength(r.body);
     if (r.status !== scenario.expect.status || bytes !== scenario.expect.bytes) {
       return `sanity check failed: ${req.method} ${new URL(req.url).pathname} gave HTTP ${r.status} with ${bytes} bytes, expected ${scenario.expect.status} with ${scenario.expect.bytes}`;

@@ -117,9 +117,9 @@ export function installCleanup() {
  * One HTTP request to 127.0.0.1 on a fresh connection (no keep-alive);
  * resolves { status, body } (body as a string) or rejects.
  */
-export function httpCall(url, { method = 'GET', body, timeoutMs = 2000 } = {}) {
+export function httpCall(url, { method = 'GET', body, timeoutMs = 2000, headers: extra = {} } = {}) {
   return new Promise((resolve, reject) => {
-    const headers = { connection: 'close' };
+    const headers = { ...extra, connection: 'close' };
     if (body != null) headers['content-length'] = String(Buffer.byteLength(body));
     const req = httpRequest(url, { method, agent: false, headers }, (res) => {
       let text = '';
