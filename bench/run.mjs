@@ -16,7 +16,7 @@ import { pickClosedLoopTool } from './lib/load.mjs';
 import { FIXED_DEFAULT_PRODUCTS, SCENARIOS } from './lib/scenarios.mjs';
 import { RIG_CPU, disturbance, measureRep, repWarnings, sanityCheck } from './lib/measure.mjs';
 import { describeMachine } from './lib/machine.mjs';
-import { coreBusy, coreTimes, cpuDelta, cpuSnapshot } from './lib/cpu.mjs';
+import { coreBusy, coreTimes, cpuDelta, cpuSnapshot, pidTree } from './lib/cpu.mjs';
 import { addRatios, summarise, toMarkdown, toSvg } from './lib/report.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -138,6 +138,17 @@ function parseOptions(argv) {
 }
 
 const log = (s) => process.stderr.write(`[bench] ${s}\n`);
+
+/** SIGSTOP / SIGCONT every process of these running cases (whole process trees: nginx's workers too). */
+function signalAll(procs, signal) {
+  for (const p of procs) {
+    for (const root of p.pids) {
+      for (const pid of pidTree(root)) {
+        try { process.kill(pid, signal); } catch { /* exited */ }
+      }
+    }
+  }
+}
 const fmtRep = (r) => `${Math.round(r.rps).toLocaleString('en-US')} req/s, p50 ${r.p50Ms?.toFixed(2)} ms, p99 ${r.p99Ms?.toFixed(2)} ms${Number.isFinite(r.proxyUsPerReq) ? `, proxy ${r.proxyUsPerReq.toFixed(1)} µs/req (${Math.round(r.proxyCoreFraction * 100)}% core)` : ''}, TCP opens ${r.tcpOpens}`;
 
 /**
@@ -288,12 +299,17 @@ async function main() {
         const kase = selected.find((k) => k.name === entry.name);
         const proc = running.get(kase.name);
         let r;
+        // Every other proxy is frozen while this case is measured: idle cases still run
+        // timers (and a tracing case exports its spans), and the 1-worker cases share CPU 1.
+        const others = [...running.entries()].filter(([name]) => name !== kase.name).map(([, p]) => p);
+        signalAll(others, 'SIGSTOP');
         try {
           r = await measureDisturbanceAware(scenario, kase, proc, { tool, opts, tmpDir: tmpRoot, upstream }, `${scenarioName} rep ${rep}/${opts.reps} ${kase.name}`);
         } catch (e) {
           s.notes.push(`${kase.name}, rep ${rep}: measurement failed: ${e.message.split('\n')[0]}`);
           log(`ERROR ${kase.name}, rep ${rep}: ${e.message}`);
         }
+        signalAll(others, 'SIGCONT');
         if (!proc.alive()) {
           entry.skipped = `crashed during rep ${rep} (log: ${proc.logFile}; use --keep-tmp to keep it)`;
           s.notes.push(`${kase.name}: ${entry.skipped}${entry.reps.length ? '; figures are from the reps before' : ''}`);

@@ -76,7 +76,8 @@ export function stopChild(handle, graceMs = 3000) {
   return new Promise((resolve) => {
     const timer = setTimeout(() => { try { handle.child.kill('SIGKILL'); } catch { /* gone */ } }, graceMs);
     handle.child.once('exit', () => { clearTimeout(timer); resolve(); });
-    try { handle.child.kill('SIGTERM'); } catch { clearTimeout(timer); resolve(); }
+    // A case frozen between reps (SIGSTOP) must run again to handle SIGTERM.
+    try { handle.child.kill('SIGCONT'); handle.child.kill('SIGTERM'); } catch { clearTimeout(timer); resolve(); }
   });
 }
 
