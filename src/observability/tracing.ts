@@ -28,7 +28,7 @@ import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, ParentBasedSampler,
-  TraceIdRatioBasedSampler, type Sampler, type SpanExporter,
+  SamplingDecision, TraceIdRatioBasedSampler, type Sampler, type SamplingResult, type SpanExporter,
 } from '@opentelemetry/sdk-trace-node';
 import {
   ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_HTTP_REQUEST_RESEND_COUNT,
@@ -59,6 +59,7 @@ export interface TracingSettings {
   readonly url: string;
   readonly sampler: Sampler;
   readonly samplerName: string;
+  readonly plan: SamplingPlan;
   readonly serviceName: string;
   readonly resource: Readonly<Record<string, string>>;
   readonly batch: { readonly scheduledDelayMillis: number; readonly exportTimeoutMillis: number; readonly maxQueueSize: number; readonly maxExportBatchSize: number };
@@ -84,11 +85,11 @@ export function tracingSettings(env: Env, warn: (message: string) => void): Trac
   if (rawProtocol === 'http/json' || rawProtocol === 'http/protobuf') protocol = rawProtocol;
   else warn(`OTEL_EXPORTER_OTLP_PROTOCOL: ${JSON.stringify(rawProtocol)} is not supported (http/json, http/protobuf); using http/protobuf`);
 
-  const { sampler, name: samplerName } = samplerFromEnv(env, warn);
+  const { sampler, name: samplerName, plan } = samplerFromEnv(env, warn);
   const resource = resourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES);
   const serviceName = env.OTEL_SERVICE_NAME?.trim() || resource[ATTR_SERVICE_NAME] || DEFAULT_SERVICE_NAME;
   return {
-    exporters, protocol, url: otlpTracesUrl(env), sampler, samplerName, serviceName, resource,
+    exporters, protocol, url: otlpTracesUrl(env), sampler, samplerName, plan, serviceName, resource,
     batch: {
       scheduledDelayMillis: positive(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, warn),
       exportTimeoutMillis: positive(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, warn),
@@ -108,7 +109,7 @@ export function otlpTracesUrl(env: Env): string {
 }
 
 /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as the specification defines them. */
-export function samplerFromEnv(env: Env, warn: (message: string) => void): { sampler: Sampler; name: string } {
+export function samplerFromEnv(env: Env, warn: (message: string) => void): { sampler: Sampler; name: string; plan: SamplingPlan } {
   let name = (env.OTEL_TRACES_SAMPLER ?? '').trim().toLowerCase() || 'parentbased_always_on';
   const ratio = (): number => {
     const raw = env.OTEL_TRACES_SAMPLER_ARG?.trim();
@@ -119,17 +120,65 @@ export function samplerFromEnv(env: Env, warn: (message: string) => void): { sam
     return 1;
   };
   switch (name) {
-    case 'always_on': return { sampler: new AlwaysOnSampler(), name };
-    case 'always_off': return { sampler: new AlwaysOffSampler(), name };
-    case 'traceidratio': return { sampler: new TraceIdRatioBasedSampler(ratio()), name };
-    case 'parentbased_always_off': return { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }), name };
-    case 'parentbased_traceidratio': return { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio()) }), name };
+    case 'always_on': return { sampler: new AlwaysOnSampler(), name, plan: { rootRatio: 1, followParent: false, never: false } };
+    case 'always_off': return { sampler: new AlwaysOffSampler(), name, plan: { rootRatio: 0, followParent: false, never: true } };
+    case 'traceidratio': {
+      const r = ratio();
+      return { sampler: new TraceIdRatioBasedSampler(r), name, plan: { rootRatio: r, followParent: false, never: r === 0 } };
+    }
+    case 'parentbased_always_off': return { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }), name, plan: { rootRatio: 0, followParent: true, never: false } };
+    case 'parentbased_traceidratio': {
+      const r = ratio();
+      return { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(r) }), name, plan: { rootRatio: r, followParent: true, never: false } };
+    }
     case 'parentbased_always_on': break;
     default:
       warn(`OTEL_TRACES_SAMPLER: unsupported sampler ${JSON.stringify(name)}; using parentbased_always_on`);
       name = 'parentbased_always_on';
   }
-  return { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), name };
+  return { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), name, plan: { rootRatio: 1, followParent: true, never: false } };
+}
+
+/**
+ * What the configured sampler will decide, known before any span exists, so that a request
+ * that will not be recorded costs no span at all (ids, attributes, the sampler call):
+ * `never` records nothing; a request without a parent is recorded with probability
+ * `rootRatio`; with `followParent` a caller's traceparent decides by its sampled flag.
+ */
+export interface SamplingPlan {
+  readonly rootRatio: number;
+  readonly followParent: boolean;
+  readonly never: boolean;
+}
+
+/**
+ * The provider's sampler: it returns a decision taken just before startSpan (the plan's, or
+ * "record" for the client span of a recorded server span) and otherwise asks the configured
+ * sampler. One decision per request, so a ratio is never applied twice.
+ */
+export class DecidingSampler implements Sampler {
+  readonly #inner: Sampler;
+  decision: boolean | null = null;
+
+  constructor(inner: Sampler) {
+    this.#inner = inner;
+  }
+
+  shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
+    if (this.decision === null) return this.#inner.shouldSample(...args);
+    return { decision: this.decision ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
+  }
+
+  toString(): string {
+    return `DecidingSampler{${this.#inner.toString()}}`;
+  }
+}
+
+/** The sampled flag of a valid W3C traceparent (version 00), or undefined when it is not one. */
+export function traceparentSampled(value: string): boolean | undefined {
+  const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(value.trim());
+  if (m === null || /^0+$/.test(m[1]) || /^0+$/.test(m[2])) return undefined;
+  return (parseInt(m[3], 16) & 1) === 1;
 }
 
 /** OTEL_RESOURCE_ATTRIBUTES: `key=value,key2=value2`, values percent-encoded. */
@@ -178,9 +227,10 @@ export function createRequestTracer(env: Env, log: Logger): GatewayTracer | null
     if (name === 'console') return new ConsoleSpanExporter();
     return settings.protocol === 'http/json' ? new OtlpJsonExporter({ url: settings.url }) : new OtlpProtoExporter({ url: settings.url });
   });
+  const sampler = new DecidingSampler(settings.sampler);
   const provider = new NodeTracerProvider({
     resource: resourceFromAttributes({ ...settings.resource, [ATTR_SERVICE_NAME]: settings.serviceName }),
-    sampler: settings.sampler,
+    sampler,
     spanProcessors: exporters.map((e) => new BatchSpanProcessor(e, settings.batch)),
   });
   // Export failures (collector down) would otherwise vanish: say so, at most once a minute.
@@ -192,7 +242,7 @@ export function createRequestTracer(env: Env, log: Logger): GatewayTracer | null
     log.warn({ err: err instanceof Error ? err.message : String(err), url: settings.url }, 'exporting trace spans failed');
   });
   log.debug({ exporters: settings.exporters, protocol: settings.protocol, url: settings.url, sampler: settings.samplerName }, 'tracing on');
-  return new OtelRequestTracer(provider.getTracer('fengling-gateway'), () => provider.shutdown());
+  return new OtelRequestTracer(provider.getTracer('fengling-gateway'), () => provider.shutdown(), { plan: settings.plan, sampler });
 }
 
 const propagator = new W3CTraceContextPropagator();
@@ -227,12 +277,33 @@ export class OtelRequestTracer implements GatewayTracer {
   /** Parsed destination addresses; they change with the configuration, rarely. */
   readonly #destinations = new Map<string, HostPort>();
 
-  constructor(tracer: Tracer, shutdown: () => Promise<void>) {
+  /** With a plan, sampling is decided before any span is made (see SamplingPlan). */
+  readonly #decide: { readonly plan: SamplingPlan; readonly sampler: DecidingSampler } | null;
+
+  constructor(tracer: Tracer, shutdown: () => Promise<void>, decide: { readonly plan: SamplingPlan; readonly sampler: DecidingSampler } | null = null) {
     this.#tracer = tracer;
     this.#shutdown = shutdown;
+    this.#decide = decide;
+  }
+
+  /** true: record; false: do not (no span at all); null: let the configured sampler decide. */
+  #preDecide(traceparent: string | undefined): boolean | null {
+    const d = this.#decide;
+    if (d === null) return null;
+    const { plan } = d;
+    if (plan.never) return false;
+    const parentSampled = traceparent === undefined ? undefined : traceparentSampled(traceparent);
+    if (parentSampled === undefined) {
+      if (plan.rootRatio >= 1) return true;
+      if (plan.rootRatio <= 0) return false;
+      return Math.random() < plan.rootRatio;
+    }
+    return plan.followParent ? parentSampled : null;
   }
 
   start(method: string, path: string, routeId: string, host: string, traceparent: string | undefined, tracestate: string | undefined): RequestTrace | null {
+    const decision = this.#preDecide(traceparent);
+    if (decision === false) return null;
     let parent: Context = ROOT_CONTEXT;
     if (traceparent !== undefined) {
       parent = propagator.extract(ROOT_CONTEXT, tracestate === undefined ? { traceparent } : { traceparent, tracestate }, defaultTextMapGetter);
@@ -250,7 +321,14 @@ export class OtelRequestTracer implements GatewayTracer {
       attributes[ATTR_SERVER_ADDRESS] = hp.host;
       if (hp.port !== undefined) attributes[ATTR_SERVER_PORT] = hp.port;
     }
-    const span = this.#tracer.startSpan(`${known ? method : 'HTTP'} ${routeId}`, { kind: SpanKind.SERVER, attributes }, parent);
+    const sampler = this.#decide?.sampler ?? null;
+    if (sampler !== null) sampler.decision = decision;
+    let span: Span;
+    try {
+      span = this.#tracer.startSpan(`${known ? method : 'HTTP'} ${routeId}`, { kind: SpanKind.SERVER, attributes }, parent);
+    } finally {
+      if (sampler !== null) sampler.decision = null;
+    }
     if (!span.isRecording()) return null;
     return new OtelRequestTrace(this, span, known ? method : '_OTHER');
   }
@@ -270,7 +348,14 @@ export class OtelRequestTracer implements GatewayTracer {
       [ATTR_FENGLING_DESTINATION]: destinationId,
     };
     if (attempt > 1) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = attempt - 1;
-    return this.#tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, server));
+    // The client span of a recorded server span is recorded: one decision per request.
+    const sampler = this.#decide?.sampler ?? null;
+    if (sampler !== null) sampler.decision = true;
+    try {
+      return this.#tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, server));
+    } finally {
+      if (sampler !== null) sampler.decision = null;
+    }
   }
 
   shutdown(): Promise<void> {

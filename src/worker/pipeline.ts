@@ -53,6 +53,8 @@ export interface AccessEntry {
 }
 
 const PROBLEM_HEADERS = 'application/problem+json';
+/** Request bodies up to this size (with a Content-Length) are sent with the head in one write. */
+const HOLD_BODY_BYTES = 64 * 1024;
 const NON_LATIN1 = /[^\x00-\xff]/;
 
 // Scratch state for the synchronous phase 1: uWS calls back into these without a closure.
@@ -267,6 +269,12 @@ class RequestContext implements ResponseHandler {
   /** Body chunks that arrived before the upstream exchange existed (while auth was pending). */
   #pendingBody: Buffer[] | null = null;
   #pendingEnd = false;
+  /**
+   * A small body with a Content-Length is held until it is complete and then sent with the
+   * head in one write (one syscall instead of one per uWS chunk).
+   */
+  #holdBody = false;
+  #headReady = false;
 
   // Auth verdict (phase 3a): headers to drop from the client's and to add.
   #authRemove: ReadonlySet<string> | null = null;
@@ -312,6 +320,7 @@ class RequestContext implements ResponseHandler {
     }
     if (contentLength > this.#route.maxRequestBodyBytes) return this.#fail('BODY_TOO_LARGE');
     this.#bodyMode = chunked ? 'chunked' : contentLength > 0 ? 'length' : 'none';
+    this.#holdBody = this.#bodyMode === 'length' && contentLength <= HOLD_BODY_BYTES;
     // uWS requires onData to be registered before the handler returns.
     if (this.#bodyMode !== 'none') res.onData((chunk, isLast) => this.#onClientData(chunk, isLast));
 
@@ -328,6 +337,13 @@ class RequestContext implements ResponseHandler {
       return this.#afterAuth(verdict, contentLength, chunked);
     }
     this.#head = this.#buildHead(contentLength, chunked);
+    this.#headReady = true;
+    this.#sendWhenReady();
+  }
+
+  /** Send once the head is built and, for a held body, the whole body is here. */
+  #sendWhenReady(): void {
+    if (this.#holdBody && !this.#pendingEnd) return;
     this.#send();
   }
 
@@ -341,7 +357,8 @@ class RequestContext implements ResponseHandler {
     this.#authRemove = verdict.removeHeaders;
     this.#authAdd = verdict.setHeaders;
     this.#head = this.#buildHead(contentLength, chunked);
-    this.#send();
+    this.#headReady = true;
+    this.#sendWhenReady();
   }
 
   /** Phase 5: the upstream request head, built once and reused by retries. */
@@ -414,14 +431,31 @@ class RequestContext implements ResponseHandler {
     }, this);
     if (this.#bodyMode !== 'none') {
       const ex = this.#exchange;
-      ex.onDrain = () => { if (!this.#aborted) this.#res.resume(); };
+      ex.onDrain = () => this.#resumeClient();
       if (this.#pendingBody !== null) {
         for (const chunk of this.#pendingBody) ex.writeBody(chunk);
         this.#pendingBody = null;
-        this.#res.resume();
+        this.#resumeClient();
       }
       if (this.#pendingEnd) ex.endBody();
     }
+  }
+
+  /**
+   * Pause and resume reading the client's body. In this uWS build resume() on a response that
+   * was not paused wedges the connection's next request, so resume only follows a pause.
+   */
+  #clientPaused = false;
+  #pauseClient(): void {
+    if (this.#clientPaused || this.#aborted) return;
+    this.#clientPaused = true;
+    this.#res.pause();
+  }
+
+  #resumeClient(): void {
+    if (!this.#clientPaused || this.#aborted) return;
+    this.#clientPaused = false;
+    this.#res.resume();
   }
 
   #onClientData(chunk: ArrayBuffer, isLast: boolean): void {
@@ -436,16 +470,21 @@ class RequestContext implements ResponseHandler {
     }
     const ex = this.#exchange;
     if (ex === null) {
-      // Auth is still deciding: hold the body (bounded by the route's limit) and stop reading.
+      // Not sent yet: a small body is being held whole, or auth is still deciding (then stop
+      // reading; the body is bounded by the route's limit either way).
       (this.#pendingBody ??= []).push(Buffer.from(new Uint8Array(chunk)));
-      if (isLast) this.#pendingEnd = true;
-      else this.#res.pause();
+      if (isLast) {
+        this.#pendingEnd = true;
+        if (this.#headReady) this.#sendWhenReady();
+      } else if (!this.#holdBody) {
+        this.#pauseClient();
+      }
       return;
     }
     // uWS neuters the ArrayBuffer when this callback returns: copy before handing it on.
     const ok = chunk.byteLength === 0 ? true : ex.writeBody(Buffer.from(new Uint8Array(chunk)));
     if (isLast) ex.endBody();
-    else if (!ok) this.#res.pause();
+    else if (!ok) this.#pauseClient();
   }
 
   // ---- ResponseHandler (phase 6) ------------------------------------------------------

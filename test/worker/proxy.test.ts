@@ -126,6 +126,25 @@ describe('proxying over real sockets', () => {
     expect(echoed.headers['transfer-encoding']).toBe('chunked');
   });
 
+  it('postsOnOneKeptAliveConnection_areEachAnsweredPromptly', async () => {
+    // Regression: resuming a uWS response that was never paused wedged the next request of the
+    // connection until uWS's idle timeout (seconds).
+    const s = connect(gw.port, '127.0.0.1');
+    await new Promise((r) => s.once('connect', r));
+    let buf = '';
+    s.on('data', (d) => { buf += d.toString('latin1'); });
+    const body = 'y'.repeat(16 * 1024);
+    for (let i = 0; i < 4; i++) {
+      buf = '';
+      const started = Date.now();
+      s.write(`POST /echo/p${i} HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+      while (!/"bodyBytes":16384/.test(buf) && Date.now() - started < 3000) await new Promise((r) => setTimeout(r, 5));
+      expect(buf).toContain('"bodyBytes":16384');
+      expect(Date.now() - started).toBeLessThan(1000);
+    }
+    s.destroy();
+  });
+
   it('hopByHopHeaders_areRemovedBothWays_andEverySetCookieKept', async () => {
     const r = await raw(gw.port, 'GET /s/hop HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, x-client\r\nx-client: 1\r\nTE: trailers\r\nProxy-Authorization: Basic abc\r\nKeep-Alive: timeout=1\r\n\r\n');
     const head = r.text.split('\r\n\r\n')[0].toLowerCase();
