@@ -83,7 +83,11 @@ describe('control plane: propagation through Redis', () => {
       for (const gw of gateways) {
         expect(await status(gw, '/lost')).toBe(200);
         expect(await status(gw, '/after-gap')).toBe(200);
-        await gw.waitForLog((l) => l.msg === 'resyncing from the snapshot' && String(l.why).startsWith('gap'));
+        // Detected as a gap when N+2's message arrives first; an anti-entropy tick (every
+        // 500 ms here) that falls between the silent write of N+1 and that message finds the
+        // missing version first. Either is the instance noticing and resyncing; the gap rule
+        // itself is unit-tested in protocol.test.ts.
+        await gw.waitForLog((l) => (l.msg === 'resyncing from the snapshot' && String(l.why).startsWith('gap')) || l.msg === 'anti-entropy: resyncing');
       }
     });
   });
