@@ -1,17 +1,7 @@
 import type { ClusterMembers, PickContext } from '../../src/balancing/policy.js';
 import { HEALTH_DOWN, HEALTH_UP, kClusterStride, kDestHealth, kDestInFlight, kDestStride, kDestEjectedUntil } from '../../src/shm/layout.js';
 
-/** A seeded PRNG (mulberry32) so distributions are reproducible. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { seeded } from '../support/random.js';
 
 /** Shared-memory rows for one cluster (slot 0) with `n` destinations in slots 0..n-1. */
 export function fixture(n: number, seed = 1, weightedOrder: Int32Array | null = null) {

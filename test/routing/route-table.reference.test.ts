@@ -9,6 +9,7 @@ import fc from 'fast-check';
 import type { HeaderMatchConfig, HttpMethod, RouteConfig } from '../../src/config/types.js';
 import { RouteTable } from '../../src/routing/route-table.js';
 import { referenceMatch, type ReferenceRequest } from './reference-matcher.js';
+import { seeded as prng } from '../support/random.js';
 
 function check(table: RouteTable<RouteConfig>, routes: Map<string, RouteConfig>, req: ReferenceRequest): void {
   const actual = table.match(req.method, req.host, req.path, (name) => req.headers[name]);
@@ -112,17 +113,6 @@ describe('RouteTable equals the reference matcher', () => {
   });
 });
 
-/** mulberry32: a seeded generator so that the large test is reproducible. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('RouteTable with 10,000 routes', () => {
   const random = prng(12345);
