@@ -132,9 +132,10 @@ describe('streaming with bounded memory', () => {
     const { peak, before, result } = await peakRss(gw.child.pid!, new Promise<{ received: number; writtenWhilePaused: number }>((resolve, reject) => {
       const req = request(`${gw.url}/slow-download`, (res) => {
         let received = 0;
-        res.on('data', (c: Buffer) => { received += c.length; });
-        // Read a little, then stop reading for a second: the upstream must be held back.
-        setTimeout(() => {
+        // Take the first chunk, then stop reading: from here on only the socket buffers
+        // (client, gateway, upstream) may fill, and the upstream must be held back.
+        res.once('data', (c: Buffer) => {
+          received += c.length;
           res.pause();
           setTimeout(() => {
             const atPause = slowWritten;
@@ -144,7 +145,7 @@ describe('streaming with bounded memory', () => {
               resolve({ received, writtenWhilePaused });
             }, 1000);
           }, 300);
-        }, 100);
+        });
       });
       req.on('error', reject);
       req.end();
