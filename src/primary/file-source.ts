@@ -70,8 +70,10 @@ export class FileSource {
       return;
     }
     if (!result.ok) {
-      this.#log.error({ code: 'CONFIG_REJECTED', file: this.#path, errors: result.errors }, `configuration file rejected; the last good configuration keeps serving:\n${formatErrors(result.errors)}`);
-      this.#applier.rejectedBySource(this.#applier.version + 1, formatErrors(result.errors));
+      // The version this edit would have become; the applied version stays where it is.
+      const version = this.#applier.version + 1;
+      this.#log.error({ code: 'CONFIG_REJECTED', file: this.#path, version, appliedVersion: this.#applier.version, errors: result.errors }, `configuration file rejected; the last good configuration keeps serving:\n${formatErrors(result.errors)}`);
+      this.#applier.rejectedBySource(version, formatErrors(result.errors));
       return;
     }
     this.#applier.apply(result.config, `file:${this.#path}`);

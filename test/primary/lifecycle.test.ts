@@ -126,6 +126,7 @@ describe('instance lifecycle', () => {
     writeFileSync(gw.configPath, JSON.stringify({ routes: [{ id: 'all', cluster: 'missing', match: { path: 'nope' } }], clusters: [] }));
     const rejected = await gw.waitForLog((l) => l.code === 'CONFIG_REJECTED');
     expect(String(rejected.msg)).toContain('routes[0].match.path');
+    expect(rejected).toMatchObject({ version: 3, appliedVersion: 2 });
     await sleep(300);
 
     // Saving the same content again changes nothing (no new version).
