@@ -3,6 +3,7 @@
  * and docs all read this table. A bad value stops the process with a message naming the
  * variable (SETTING_INVALID).
  */
+import { existsSync } from 'node:fs';
 import { availableParallelism, hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { GatewayError } from '../errors.js';
@@ -47,6 +48,8 @@ export interface Settings {
   readonly faultInjection: boolean;
   /** '' = no admin keys: the management API is off (404). */
   readonly adminKeysFile: string;
+  /** Read by connectRedis (control-plane/redis-connect.ts); validated here. */
+  readonly redisPasswordFile: string;
 }
 
 /** What a worker thread needs of the settings (passed in workerData). */
@@ -124,6 +127,8 @@ export const SETTINGS = [
   spec({ env: 'GATEWAY_ANTI_ENTROPY_MS', key: 'antiEntropyMs', help: 'How often the applied version is compared with the version in Redis (a mismatch resyncs)', default: () => 5_000, parse: integer(100, 3_600_000) }),
   spec({ env: 'GATEWAY_HEARTBEAT_TTL_MS', key: 'heartbeatTtlMs', help: 'Lifetime of this instance\'s heartbeat in Redis; it is renewed every third of it', default: () => 15_000, parse: integer(300, 3_600_000) }),
   spec({ env: 'GATEWAY_REDIS_START_WAIT_MS', key: 'redisStartWaitMs', help: 'At start, how long to wait for Redis before using the saved state (the instance keeps trying after)', default: () => 3_000, parse: integer(0, 600_000) }),
+  spec({ env: 'REDIS_PASSWORD_FILE', key: 'redisPasswordFile', help: 'File holding the Redis password (a mounted secret); wins over a password in REDIS_URL', default: () => '', defaultText: 'unset',
+    parse: (raw) => (existsSync(raw.trim()) ? raw.trim() : new Invalid('must name a readable file')) }),
   spec({ env: 'GATEWAY_ADMIN_KEYS_FILE', key: 'adminKeysFile', help: 'Admin keys for /api/gateway/* (one per line: KEY or sha256:<hex>, then rw or ro); unset = management API off', default: () => '', defaultText: 'unset (management API off)', parse: (raw) => raw.trim() }),
   spec({ env: 'GATEWAY_FAULT_INJECTION', key: 'faultInjection', help: 'TESTS ONLY: enables /__fengling/fault/* (e.g. crash-worker) to exercise recovery; never in production', default: () => false, defaultText: 'off', parse: flag }),
 ] as const;

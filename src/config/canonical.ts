@@ -38,9 +38,14 @@ export function canonicalConfigJson(config: GatewayConfig): string {
   const byId = <T extends { readonly id: string }>(items: readonly T[]): T[] =>
     [...items].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const policies = config.authPolicies ?? [];
-  // Without policies the text is what it was before they existed, so stored hashes stay valid.
-  if (policies.length === 0) return canonicalJson({ routes: byId(config.routes), clusters: byId(config.clusters) });
-  return canonicalJson({ routes: byId(config.routes), clusters: byId(config.clusters), authPolicies: byId(policies) });
+  const management = config.managementAuth ?? [];
+  // Absent optional lists leave the text as it was before they existed, so stored hashes stay valid.
+  return canonicalJson({
+    routes: byId(config.routes),
+    clusters: byId(config.clusters),
+    ...(policies.length === 0 ? {} : { authPolicies: byId(policies) }),
+    ...(management.length === 0 ? {} : { managementAuth: byId(management) }),
+  });
 }
 
 /** `sha256:<hex>` of the canonical text: a short, stable identity for logs and the management API. */

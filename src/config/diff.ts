@@ -16,7 +16,7 @@
 import { canonicalJson } from './canonical.js';
 import { validateConfig } from './validate.js';
 import { formatFieldPath } from './field-path.js';
-import type { AuthPolicyConfig, ConfigChange, ConfigError, GatewayConfig, ValidationResult } from './types.js';
+import type { AuthPolicyConfig, ConfigChange, ConfigError, GatewayConfig, ManagementAuthConfig, ValidationResult } from './types.js';
 
 export { canonicalJson } from './canonical.js';
 
@@ -27,6 +27,8 @@ export const EMPTY_CHANGE: ConfigChange = Object.freeze({
   deleteClusters: Object.freeze([]),
   upsertAuthPolicies: Object.freeze([]),
   deleteAuthPolicies: Object.freeze([]),
+  upsertManagementAuth: Object.freeze([]),
+  deleteManagementAuth: Object.freeze([]),
 });
 
 /** Both configs should be normalised (validated); upserts list `next`'s objects in `next`'s order. */
@@ -34,6 +36,7 @@ export function diffConfigs(prev: GatewayConfig, next: GatewayConfig): ConfigCha
   const routes = diffById(prev.routes, next.routes);
   const clusters = diffById(prev.clusters, next.clusters);
   const policies = diffById(prev.authPolicies ?? [], next.authPolicies ?? []);
+  const management = diffById(prev.managementAuth ?? [], next.managementAuth ?? []);
   return {
     upsertRoutes: routes.upserts,
     deleteRoutes: routes.deletes,
@@ -41,6 +44,8 @@ export function diffConfigs(prev: GatewayConfig, next: GatewayConfig): ConfigCha
     deleteClusters: clusters.deletes,
     upsertAuthPolicies: policies.upserts,
     deleteAuthPolicies: policies.deletes,
+    upsertManagementAuth: management.upserts,
+    deleteManagementAuth: management.deletes,
   };
 }
 
@@ -51,7 +56,9 @@ export function isEmptyChange(change: ConfigChange): boolean {
     change.upsertClusters.length === 0 &&
     change.deleteClusters.length === 0 &&
     (change.upsertAuthPolicies?.length ?? 0) === 0 &&
-    (change.deleteAuthPolicies?.length ?? 0) === 0
+    (change.deleteAuthPolicies?.length ?? 0) === 0 &&
+    (change.upsertManagementAuth?.length ?? 0) === 0 &&
+    (change.deleteManagementAuth?.length ?? 0) === 0
   );
 }
 
@@ -62,18 +69,24 @@ export function isEmptyChange(change: ConfigChange): boolean {
  * same id in place or is appended; deleting an absent id does nothing.
  */
 export function applyChange(base: GatewayConfig, change: ConfigChange): GatewayConfig {
-  return withPolicies(
+  return withOptionalLists(
     {
       routes: applyById(base.routes, change.deleteRoutes, change.upsertRoutes).items,
       clusters: applyById(base.clusters, change.deleteClusters, change.upsertClusters).items,
     },
     applyById(base.authPolicies ?? [], change.deleteAuthPolicies ?? [], change.upsertAuthPolicies ?? []).items,
+    applyById(base.managementAuth ?? [], change.deleteManagementAuth ?? [], change.upsertManagementAuth ?? []).items,
   );
 }
 
-/** An absent policy list and an empty one mean the same; the field is left out when empty. */
-function withPolicies<T extends { routes: unknown; clusters: unknown }>(config: T, policies: readonly AuthPolicyConfig[]): T & { authPolicies?: readonly AuthPolicyConfig[] } {
-  return policies.length === 0 ? config : { ...config, authPolicies: policies };
+/** An absent optional list and an empty one mean the same; the field is left out when empty. */
+function withOptionalLists<T extends { routes: unknown; clusters: unknown }>(config: T, policies: readonly AuthPolicyConfig[], management: readonly ManagementAuthConfig[]):
+  T & { authPolicies?: readonly AuthPolicyConfig[]; managementAuth?: readonly ManagementAuthConfig[] } {
+  return {
+    ...config,
+    ...(policies.length === 0 ? {} : { authPolicies: policies }),
+    ...(management.length === 0 ? {} : { managementAuth: management }),
+  };
 }
 
 /**
@@ -88,12 +101,16 @@ export function applyAndValidate(base: GatewayConfig, change: ConfigChange): Val
   const routes = applyById(base.routes, change.deleteRoutes, change.upsertRoutes);
   const clusters = applyById(base.clusters, change.deleteClusters, change.upsertClusters);
   const policies = applyById(base.authPolicies ?? [], change.deleteAuthPolicies ?? [], change.upsertAuthPolicies ?? []);
-  const result = validateConfig(withPolicies({ routes: routes.items, clusters: clusters.items }, policies.items));
+  const management = applyById(base.managementAuth ?? [], change.deleteManagementAuth ?? [], change.upsertManagementAuth ?? []);
+  const result = validateConfig(withOptionalLists({ routes: routes.items, clusters: clusters.items }, policies.items, management.items));
   if (result.ok) return result;
   const errors = result.errors.map((error) =>
     relocate(
-      relocate(relocate(error, 'routes', 'upsertRoutes', routes.origins), 'clusters', 'upsertClusters', clusters.origins),
-      'authPolicies', 'upsertAuthPolicies', policies.origins,
+      relocate(
+        relocate(relocate(error, 'routes', 'upsertRoutes', routes.origins), 'clusters', 'upsertClusters', clusters.origins),
+        'authPolicies', 'upsertAuthPolicies', policies.origins,
+      ),
+      'managementAuth', 'upsertManagementAuth', management.origins,
     ),
   );
   return { ok: false, errors };
@@ -144,6 +161,7 @@ function checkChangeShape(change: ConfigChange): ConfigError[] {
     ['upsertRoutes', 'deleteRoutes', 'route', true],
     ['upsertClusters', 'deleteClusters', 'cluster', true],
     ['upsertAuthPolicies', 'deleteAuthPolicies', 'auth policy', false],
+    ['upsertManagementAuth', 'deleteManagementAuth', 'management auth entry', false],
   ] as const;
   for (const [upsertKey, deleteKey, kind, required] of lists) {
     // The auth policy lists may be absent (changes from before auth policies existed).

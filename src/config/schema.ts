@@ -301,6 +301,16 @@ export const AuthPolicySchema = Type.Object(
   closed,
 );
 
+export const ManagementAuthSchema = Type.Object(
+  {
+    id: Id('Unique id of this admin token source.'),
+    authPolicy: Id('The auth policy (authPolicies[].id) that validates the admin JWT.'),
+    adminRole: Type.String({ minLength: 1, maxLength: 256, description: 'Role (in the policy\'s roles claim) that may read and write through the management API.' }),
+    readOnlyRole: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'Role that may only read (GET endpoints and config/validate).' })),
+  },
+  closed,
+);
+
 export const GatewayConfigSchema = Type.Object(
   {
     // Tolerated so that JSON files can name their schema for editors; dropped by validation.
@@ -308,6 +318,7 @@ export const GatewayConfigSchema = Type.Object(
     routes: Type.Array(RouteSchema, { description: 'Routes: match rules that send requests to a cluster.' }),
     clusters: Type.Array(ClusterSchema, { description: 'Clusters: named groups of destinations.' }),
     authPolicies: Type.Optional(Type.Array(AuthPolicySchema, { description: 'Auth policies (JWT validation) that routes name in authPolicy.' })),
+    managementAuth: Type.Optional(Type.Array(ManagementAuthSchema, { description: 'Admin JWTs accepted by the management API (/api/gateway/*), besides admin keys.' })),
   },
   { ...closed, title: 'Fengling Gateway configuration' },
 );

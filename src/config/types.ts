@@ -206,10 +206,23 @@ export interface JwtPolicyConfig {
   readonly tokenCache?: TokenCacheConfig;
 }
 
+/**
+ * Who may call the management API with a JWT (as well as with an admin key): tokens accepted
+ * by `authPolicy` that carry `adminRole` may read and write; tokens with `readOnlyRole` only
+ * read. Roles are read from the policy's roles claim (`rolesClaim`, default `roles`).
+ */
+export interface ManagementAuthConfig {
+  readonly id: string;
+  readonly authPolicy: string;
+  readonly adminRole: string;
+  readonly readOnlyRole?: string;
+}
+
 export interface GatewayConfig {
   readonly routes: readonly RouteConfig[];
   readonly clusters: readonly ClusterConfig[];
   readonly authPolicies?: readonly AuthPolicyConfig[];
+  readonly managementAuth?: readonly ManagementAuthConfig[];
 }
 
 /** A configuration together with the version its source assigned. */
@@ -244,4 +257,7 @@ export interface ConfigChange {
    */
   readonly upsertAuthPolicies?: readonly AuthPolicyConfig[];
   readonly deleteAuthPolicies?: readonly string[];
+  /** Admin JWT sources of the management API; optional like the auth policies. */
+  readonly upsertManagementAuth?: readonly ManagementAuthConfig[];
+  readonly deleteManagementAuth?: readonly string[];
 }

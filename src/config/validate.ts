@@ -69,6 +69,17 @@ function checkRules(config: Fields, errors: PathedError[]): void {
     errors.push(...checkAuthPolicy(policy, at));
   });
 
+  const managementIds = new Map<string, number>();
+  const management = Array.isArray(config.managementAuth) ? config.managementAuth : [];
+  management.forEach((entry, m) => {
+    if (!isObject(entry)) return;
+    const at = ['managementAuth', m];
+    checkUniqueId(entry.id, at, managementIds, 'management auth entry', (i) => `managementAuth[${i}]`, report);
+    if (typeof entry.authPolicy === 'string' && ID.test(entry.authPolicy) && (config.authPolicies === undefined || Array.isArray(config.authPolicies)) && !policyIds.has(entry.authPolicy)) {
+      report([...at, 'authPolicy'], `unknown auth policy "${entry.authPolicy}"; ${[...policyIds.keys()].length === 0 ? 'no authPolicies are defined' : `known auth policies: ${[...policyIds.keys()].slice(0, 20).join(', ')}`}`);
+    }
+  });
+
   const routeIds = new Map<string, number>();
   const routes = Array.isArray(config.routes) ? config.routes : [];
   routes.forEach((route, r) => {

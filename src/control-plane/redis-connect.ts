@@ -2,6 +2,7 @@
  * Redis connections from one URL (REDIS_URL / --redis; the forms are in redis-url.ts), through
  * ioredis: standalone, Sentinel or Cluster.
  */
+import { readFileSync } from 'node:fs';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { parseRedisUrl } from './redis-url.js';
 
@@ -24,13 +25,28 @@ export function reconnectBackoff(attempt: number): number {
   return Math.min(2_000, 50 * 2 ** Math.min(attempt, 6));
 }
 
+/**
+ * The Redis password from REDIS_PASSWORD_FILE (a mounted secret), when set: it wins over a
+ * password in REDIS_URL. Read here, at the one place every connection is made (the gateway's
+ * and gatewayctl's), so neither needs the secret in its command line or URL.
+ */
+export function passwordFromFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const file = env.REDIS_PASSWORD_FILE?.trim();
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new Error(`REDIS_PASSWORD_FILE=${file}: ${(err as Error).message}`);
+  }
+}
+
 export function connectRedis(url: string, opts: ConnectOptions): RedisClient {
   const parsed = parseRedisUrl(url);
   if ('error' in parsed) throw new Error(`REDIS_URL ${parsed.error}`);
   const common: RedisOptions = {
     connectionName: opts.name,
     username: parsed.username,
-    password: parsed.password,
+    password: passwordFromFile() ?? parsed.password,
     db: parsed.db,
     tls: parsed.tls ? {} : undefined,
     connectTimeout: opts.connectTimeoutMs,

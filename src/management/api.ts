@@ -11,9 +11,10 @@
  *   PATCH config           apply a change (upserts/deletes) to the current version, publish
  *   POST reload            resync now (Redis) or re-read the file
  *
- * Every endpoint requires a credential: a Bearer admin key (GATEWAY_ADMIN_KEYS_FILE). No or a
- * bad credential: 401; a read-only key writing: 403. With no credential configured the API is
- * off (404) — there is never a default key. Writes go through Redis so that every instance
+ * Every endpoint requires a credential: a Bearer admin key (GATEWAY_ADMIN_KEYS_FILE) or an
+ * admin JWT accepted under the configuration's managementAuth entries (auth policy + role). No
+ * or a bad credential: 401; a read-only credential writing, or a token without either role: 403.
+ * With no credential configured the API is off (404) — there is never a default key. Writes go through Redis so that every instance
  * applies them (never this instance alone), with compare-and-set on the version (`If-Match`
  * gives 409 when it is not the current version); each write is audited.
  */
@@ -57,6 +58,13 @@ export interface ManagementBackend {
   readonly publisher: ConfigPublisher | null;
   reload(): Promise<unknown>;
   audit(entry: AuditEntry): Promise<void>;
+  /** Whether the configuration names admin JWT sources (managementAuth). */
+  jwtConfigured(): boolean;
+  /**
+   * The role an admin JWT grants under the configuration's managementAuth entries: a role,
+   * 'forbidden' (a valid token without either role), or null (no valid token).
+   */
+  adminJwtRole(authorization: readonly string[]): Promise<AdminRole | 'forbidden' | null>;
 }
 
 const JSON_TYPE = ['content-type', 'application/json'];
@@ -79,13 +87,15 @@ export class ManagementApi {
     this.#backend = backend;
   }
 
+  /** On when any admin credential is configured: admin keys, or admin JWTs (managementAuth). */
   get enabled(): boolean {
-    return this.#keys !== null && this.#keys.size > 0;
+    return (this.#keys !== null && this.#keys.size > 0) || this.#backend.jwtConfigured();
   }
 
   async handle(req: ManagementRequest): Promise<ManagementReply> {
     if (!this.enabled) return problem(404, 'ROUTE_NOT_FOUND', 'the management API is off: no admin credential is configured');
-    const role = this.#authenticate(req.authorization);
+    const role = await this.#authenticate(req.authorization);
+    if (role === 'forbidden') return problem(403, 'MANAGEMENT_FORBIDDEN', 'the token is valid but carries neither the admin nor the read-only role');
     if (role === null) {
       return problem(401, 'MANAGEMENT_UNAUTHORIZED', 'a valid admin key is required (Authorization: Bearer <key>)',
         ['www-authenticate', 'Bearer realm="fengling-management"']);
@@ -120,7 +130,7 @@ export class ManagementApi {
         const parsed = parseBody(req);
         if (!parsed.ok) return parsed.reply;
         const change = normaliseChange(parsed.value);
-        if (change === null) return problem(400, 'BAD_REQUEST', 'PATCH takes a change: {upsertRoutes, deleteRoutes, upsertClusters, deleteClusters, upsertAuthPolicies, deleteAuthPolicies}');
+        if (change === null) return problem(400, 'BAD_REQUEST', `PATCH takes a change: {${CHANGE_KEYS.join(', ')}}`);
         return this.#publish(req, actor, 'patch-config', (current) => {
           const next = applyAndValidate(current, change);
           return next.ok ? { ok: true, config: next.config } : { ok: false, message: formatErrors(next.errors) };
@@ -136,10 +146,14 @@ export class ManagementApi {
     }
   }
 
-  #authenticate(values: readonly string[]): AdminRole | null {
+  /** An admin key first (constant time, no I/O); otherwise an admin JWT, when configured. */
+  async #authenticate(values: readonly string[]): Promise<AdminRole | 'forbidden' | null> {
     if (values.length !== 1) return null;
     const m = /^Bearer\s+(\S+)\s*$/i.exec(values[0]);
-    return m ? this.#keys!.verify(m[1]) : null;
+    if (!m) return null;
+    const byKey = this.#keys?.verify(m[1]) ?? null;
+    if (byKey !== null) return byKey;
+    return this.#backend.jwtConfigured() ? this.#backend.adminJwtRole(values) : null;
   }
 
   async #publish(req: ManagementRequest, actor: string, action: string,
@@ -174,7 +188,7 @@ function parseBody(req: ManagementRequest): { ok: true; value: unknown } | { ok:
   }
 }
 
-const CHANGE_KEYS = ['upsertRoutes', 'deleteRoutes', 'upsertClusters', 'deleteClusters', 'upsertAuthPolicies', 'deleteAuthPolicies'];
+const CHANGE_KEYS = ['upsertRoutes', 'deleteRoutes', 'upsertClusters', 'deleteClusters', 'upsertAuthPolicies', 'deleteAuthPolicies', 'upsertManagementAuth', 'deleteManagementAuth'];
 
 function normaliseChange(value: unknown): ConfigChange | null {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return null;
@@ -188,5 +202,7 @@ function normaliseChange(value: unknown): ConfigChange | null {
     deleteClusters: (v.deleteClusters ?? []) as ConfigChange['deleteClusters'],
     upsertAuthPolicies: (v.upsertAuthPolicies ?? []) as NonNullable<ConfigChange['upsertAuthPolicies']>,
     deleteAuthPolicies: (v.deleteAuthPolicies ?? []) as NonNullable<ConfigChange['deleteAuthPolicies']>,
+    upsertManagementAuth: (v.upsertManagementAuth ?? []) as NonNullable<ConfigChange['upsertManagementAuth']>,
+    deleteManagementAuth: (v.deleteManagementAuth ?? []) as NonNullable<ConfigChange['deleteManagementAuth']>,
   };
 }

@@ -3,8 +3,10 @@
  * the shared tables, and writes through the Redis control plane's compare-and-set commit (the
  * same code path as gatewayctl), so a write reaches every instance and loses no other write.
  */
-import { isEmptyChange } from '../config/diff.js';
-import type { GatewayConfig } from '../config/types.js';
+import { createAuthenticatorFactory } from '../auth/index.js';
+import type { RouteAuthenticator } from '../auth/types.js';
+import { canonicalJson, isEmptyChange } from '../config/diff.js';
+import type { AuthPolicyConfig, GatewayConfig } from '../config/types.js';
 import { diffWhole } from '../control-plane/config-model.js';
 import type { RedisClient } from '../control-plane/redis-connect.js';
 import { ControlPlaneStore } from '../control-plane/store.js';
@@ -13,6 +15,7 @@ import type { ConfigApplier } from '../primary/config-applier.js';
 import type { Supervisor } from '../primary/supervisor.js';
 import { HEALTH_UP, kDestEjectedUntil, kDestHealth, kDestInFlight, kDestPicks, kDestStride, type SharedTables } from '../shm/layout.js';
 import type { TableWriter } from '../shm/table-writer.js';
+import type { AdminRole } from './admin-keys.js';
 import type { AuditEntry, ConfigPublisher, ManagementBackend, PublishResult } from './api.js';
 
 /** Audit entries kept in Redis (newest first). */
@@ -35,7 +38,10 @@ export interface BackendParts {
 export function createBackend(parts: BackendParts): ManagementBackend {
   const destinations = new Int32Array(parts.tables.destinations);
   const startedAt = new Date().toISOString();
+  const adminJwt = new AdminJwt(parts);
   return {
+    jwtConfigured: () => (parts.applier.config?.managementAuth?.length ?? 0) > 0,
+    adminJwtRole: (authorization) => adminJwt.role(authorization),
     status: () => ({
       instance: parts.instanceId,
       pid: process.pid,
@@ -120,4 +126,54 @@ function redisPublisher(redis: { readonly client: RedisClient; readonly prefix: 
       return { kind: 'committed', version: committed.version, change };
     },
   };
+}
+
+/**
+ * Admin JWTs (managementAuth): each entry's auth policy, with the entry's role added to its
+ * required roles, judged by the same authenticators the workers use for routes (JWKS caching,
+ * key rotation, verdict cache). Authenticators are cached by their policy's canonical text, so
+ * a configuration change that alters a policy builds a new one.
+ */
+class AdminJwt {
+  readonly #parts: BackendParts;
+  readonly #factory: ReturnType<typeof createAuthenticatorFactory>;
+  readonly #cache = new Map<string, RouteAuthenticator>();
+
+  constructor(parts: BackendParts) {
+    this.#parts = parts;
+    this.#factory = createAuthenticatorFactory({ log: parts.log });
+  }
+
+  async role(authorization: readonly string[]): Promise<AdminRole | 'forbidden' | null> {
+    const config = this.#parts.applier.config;
+    let forbidden = false;
+    for (const entry of config?.managementAuth ?? []) {
+      const policy = config?.authPolicies?.find((p) => p.id === entry.authPolicy);
+      if (!policy) continue;
+      const admin = await this.#authenticator(policy, entry.adminRole).check(authorization);
+      if (admin.ok) return 'admin';
+      if (entry.readOnlyRole !== undefined) {
+        const reader = await this.#authenticator(policy, entry.readOnlyRole).check(authorization);
+        if (reader.ok) return 'read-only';
+      }
+      if (admin.code === 'AUTH_FORBIDDEN') forbidden = true;
+    }
+    return forbidden ? 'forbidden' : null;
+  }
+
+  #authenticator(policy: AuthPolicyConfig, role: string): RouteAuthenticator {
+    const derived: AuthPolicyConfig = { ...policy, jwt: { ...policy.jwt, requiredRoles: [...(policy.jwt.requiredRoles ?? []), role] } };
+    const key = canonicalJson(derived);
+    let auth = this.#cache.get(key);
+    if (auth === undefined) {
+      // Old entries belong to policies that changed: close them rather than let them grow.
+      if (this.#cache.size >= 64) {
+        for (const a of this.#cache.values()) a.close();
+        this.#cache.clear();
+      }
+      auth = this.#factory(derived);
+      this.#cache.set(key, auth);
+    }
+    return auth;
+  }
 }

@@ -100,7 +100,7 @@ export class Instance {
       }
       if (keys.size === 0) this.#log.warn({ file }, 'GATEWAY_ADMIN_KEYS_FILE holds no key: the management API is off');
     } else {
-      this.#log.warn('GATEWAY_ADMIN_KEYS_FILE is not set: the management API (/api/gateway/*) is off');
+      this.#log.warn('GATEWAY_ADMIN_KEYS_FILE is not set: unless the configuration names admin JWTs (managementAuth), the management API (/api/gateway/*) is off');
     }
     const redis = source instanceof RedisSource ? source : null;
     const api = new ManagementApi(keys, createBackend({

@@ -185,6 +185,18 @@ describe('management API writes through Redis', () => {
     expect(bad.status).toBe(422);
   });
 
+  it('patch_carriesManagementAuth_throughRedis_toEveryInstance', async () => {
+    const r = await call(a, 'PATCH', 'config', { key: ADMIN, body: {
+      upsertAuthPolicies: [{ id: 'sso', jwt: { issuer: 'https://sso.test', audiences: ['gw'], algorithms: ['RS256'], jwksUri: 'http://127.0.0.1:9/jwks' } }],
+      upsertManagementAuth: [{ id: 'staff', authPolicy: 'sso', adminRole: 'gateway-admin' }],
+    } });
+    expect(r.status).toBe(200);
+    await waitFor('instance b to hold the entry', async () => {
+      const c = (await call(b, 'GET', 'config', { key: ADMIN })).json as { config: { managementAuth?: Array<{ id: string }> } };
+      return c.config.managementAuth?.[0]?.id === 'staff';
+    });
+  });
+
   it('everyWrite_isAudited_inTheLogAndInRedis', async () => {
     await a.waitForLog((l) => l.msg === 'management write');
     const w = writer(redis);
@@ -195,5 +207,69 @@ describe('management API writes through Redis', () => {
     } finally {
       w.client.disconnect();
     }
+  });
+});
+
+describe('management API with admin JWTs (managementAuth)', () => {
+  let up: Upstream;
+  let gw: GatewayProcess;
+  const secret = randomBytes(48).toString('base64url');
+  const key = new TextEncoder().encode(secret);
+  const token = async (claims: Record<string, unknown>, signWith = key) => {
+    const { SignJWT } = await import('jose');
+    return new SignJWT(claims).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://sso.test').setAudience('gateway-admin')
+      .setIssuedAt().setExpirationTime('10m').sign(signWith);
+  };
+
+  beforeAll(async () => {
+    up = await startUpstream();
+    gw = await startGateway({
+      workers: 2,
+      env: { MGMT_JWT_SECRET: secret },
+      config: {
+        ...simpleConfig([up.port]),
+        authPolicies: [{ id: 'sso', jwt: { issuer: 'https://sso.test', audiences: ['gateway-admin'], algorithms: ['HS256'], keys: [{ secret: '${MGMT_JWT_SECRET}' }] } }],
+        managementAuth: [{ id: 'staff', authPolicy: 'sso', adminRole: 'gateway-admin', readOnlyRole: 'gateway-viewer' }],
+      },
+    });
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await up?.close();
+  });
+
+  it('isOn_withoutAdminKeys_whenTheConfigurationNamesAdminJwts', async () => {
+    expect((await call(gw, 'GET', 'status')).status).toBe(401);
+  });
+
+  it('adminRole_readsAndWrites', async () => {
+    const t = await token({ sub: 'alice', roles: ['gateway-admin'] });
+    expect((await call(gw, 'GET', 'status', { key: t })).status).toBe(200);
+    // Authorised to write: the file source then refuses the write itself.
+    const put = await call(gw, 'PUT', 'config', { key: t, body: simpleConfig([up.port]) });
+    expect(put.status).toBe(409);
+    expect(put.json!.code).toBe('MANAGEMENT_FILE_SOURCE');
+  });
+
+  it('readOnlyRole_readsButCannotWrite', async () => {
+    const t = await token({ sub: 'bob', roles: ['gateway-viewer'] });
+    expect((await call(gw, 'GET', 'config', { key: t })).status).toBe(200);
+    const reload = await call(gw, 'POST', 'reload', { key: t });
+    expect(reload.status).toBe(403);
+    expect(reload.json!.code).toBe('MANAGEMENT_FORBIDDEN');
+  });
+
+  it('aValidTokenWithoutEitherRole_is403', async () => {
+    const r = await call(gw, 'GET', 'status', { key: await token({ sub: 'eve', roles: ['other'] }) });
+    expect(r.status).toBe(403);
+  });
+
+  it('aForgedOrExpiredToken_is401', async () => {
+    const forged = await token({ sub: 'mallory', roles: ['gateway-admin'] }, new TextEncoder().encode(randomBytes(48).toString('base64url')));
+    expect((await call(gw, 'GET', 'status', { key: forged })).status).toBe(401);
+    const { SignJWT } = await import('jose');
+    const expired = await new SignJWT({ roles: ['gateway-admin'] }).setProtectedHeader({ alg: 'HS256' }).setIssuer('https://sso.test')
+      .setAudience('gateway-admin').setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(key);
+    expect((await call(gw, 'GET', 'status', { key: expired })).status).toBe(401);
   });
 });
