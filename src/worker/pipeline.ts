@@ -258,7 +258,6 @@ class RequestContext implements ResponseHandler {
   #hasBody = true;
   /** Declared response length, or -1 when the upstream streams without Content-Length. */
   #total = -1;
-  #sent = 0;
   /** A chunk tryEnd could not write whole: the remainder is retried from onWritable. */
   #stalled: Buffer | null = null;
   #stalledOffset = 0;
@@ -557,7 +556,6 @@ class RequestContext implements ResponseHandler {
         if (this.#total === chunk.length) {
           // The whole body in one piece: one write for head and body.
           res.end(chunk, this.#p.draining);
-          this.#sent = chunk.length;
           this.#done = true;
           return;
         }
