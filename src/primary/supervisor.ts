@@ -32,7 +32,6 @@ interface Slot {
   /** Consecutive quick deaths, for the backoff. */
   crashes: number;
   startedAt: number;
-  drained: boolean;
 }
 
 export interface SupervisorOptions {
@@ -68,7 +67,7 @@ export class Supervisor extends EventEmitter {
   start(): Promise<void> {
     const listening: Array<Promise<void>> = [];
     for (let i = 0; i < this.#opts.workers; i++) {
-      const slot: Slot = { index: i, worker: null, appliedVersion: -1, listening: false, restarts: 0, crashes: 0, startedAt: 0, drained: false };
+      const slot: Slot = { index: i, worker: null, appliedVersion: -1, listening: false, restarts: 0, crashes: 0, startedAt: 0 };
       this.#slots.push(slot);
       listening.push(new Promise((resolve, reject) => this.#spawn(slot, resolve, reject)));
     }
@@ -153,7 +152,6 @@ export class Supervisor extends EventEmitter {
           this.emit('management-request', slot.index, msg.id, msg.request);
           break;
         case 'drained':
-          slot.drained = true;
           if (msg.unfinished > 0) log.warn({ worker: slot.index, unfinished: msg.unfinished }, 'drain deadline passed with requests unfinished');
           break;
       }

@@ -205,7 +205,6 @@ export class TableWriter {
 
   #plan(change: TableChange, routeTexts: readonly Uint8Array[], texts: RowTexts | undefined): PendingRow[] {
     const pending: PendingRow[] = [];
-    const destRows = this.#views.table(TABLE_DESTINATIONS);
     // Capacity first: count new ids per table, so that a failing batch writes nothing.
     const newRoutes = change.upsertRoutes.filter((r) => this.#routes.get(r.id) === undefined).length;
     const newClusters = change.upsertClusters.filter((c) => this.#clusters.get(c.id) === undefined).length;
