@@ -6,8 +6,6 @@ const REQUEST_SKIP = new Set([
   'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection',
   'proxy-authenticate', 'proxy-authorization', 'content-length', 'host', 'expect',
   'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
-  // Re-emitted by the pipeline: the caller's, or the gateway's client span when tracing.
-  'traceparent', 'tracestate',
 ]);
 
 const RESPONSE_SKIP = new Set([

@@ -377,6 +377,9 @@ class RequestContext implements ResponseHandler {
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i];
       if (skipRequestHeader(name)) continue;
+      // A traced request carries the gateway's client-span context instead of the caller's
+      // (added per attempt in #send); otherwise the caller's trace context passes through.
+      if (this.#trace !== null && (name === 'traceparent' || name === 'tracestate')) continue;
       if (drop !== null && drop.has(name)) continue;
       if (authDrop !== null && authDrop.has(name)) continue;
       if (connectionDrop !== null && connectionDrop.includes(name)) continue;
@@ -412,13 +415,6 @@ class RequestContext implements ResponseHandler {
       const ctx = this.#trace.startUpstream(dest.id, dest.address, this.#attempt);
       tail += `traceparent: ${ctx.traceparent}\r\n`;
       if (ctx.tracestate !== null) tail += `tracestate: ${ctx.tracestate}\r\n`;
-    } else {
-      const tp = headerValue(this.#headers, 'traceparent');
-      if (tp !== undefined) {
-        tail += `traceparent: ${tp}\r\n`;
-        const ts = headerValue(this.#headers, 'tracestate');
-        if (ts !== undefined) tail += `tracestate: ${ts}\r\n`;
-      }
     }
     this.#upstreamSent = performance.now();
     this.#exchange = dest.pool.request({

@@ -103,6 +103,17 @@ describe('proxying over real sockets', () => {
     expect(body.headers.host).toBe(`127.0.0.1:${gw.port}`);
   });
 
+  it('callersTraceContext_passesThroughUnchanged_onceWhenTracingIsOff', async () => {
+    const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const r = await raw(gw.port, `GET /echo/t HTTP/1.1\r\nHost: x\r\ntraceparent: ${tp}\r\ntracestate: acme=1\r\n\r\n`);
+    const body = r.text.slice(r.text.indexOf('\r\n\r\n') + 4);
+    const headers = (JSON.parse(body) as { headers: Record<string, string> }).headers;
+    expect(headers.traceparent).toBe(tp);
+    expect(headers.tracestate).toBe('acme=1');
+    const seen = up.seen.at(-1)!;
+    expect(seen.headers.traceparent).toBe(tp);
+  });
+
   it('upstreamHostDestination_sendsTheDestinationsAuthority_andKeepsTheOriginalInXForwardedHost', async () => {
     // fetch() cannot set Host; node:http can.
     const body = await new Promise<{ headers: Record<string, string> }>((resolve, reject) => {
