@@ -72,8 +72,9 @@ export class FileSource {
     if (!result.ok) {
       // The version this edit would have become; the applied version stays where it is.
       const version = this.#applier.version + 1;
-      this.#log.error({ code: 'CONFIG_REJECTED', file: this.#path, version, appliedVersion: this.#applier.version, errors: result.errors }, `configuration file rejected; the last good configuration keeps serving:\n${formatErrors(result.errors)}`);
-      this.#applier.rejectedBySource(version, formatErrors(result.errors));
+      const reason = formatErrors(result.errors);
+      this.#log.error({ code: 'CONFIG_REJECTED', file: this.#path, version, appliedVersion: this.#applier.version, errors: result.errors }, `configuration file rejected; the last good configuration keeps serving:\n${reason}`);
+      this.#applier.rejectedBySource(version, reason);
       return;
     }
     this.#applier.apply(result.config, `file:${this.#path}`);

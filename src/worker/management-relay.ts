@@ -14,7 +14,8 @@ const TIMEOUT_MS = 30_000;
 
 interface Pending {
   readonly res: HttpResponse;
-  aborted: boolean;
+  /** Shared with the request's onAborted handler. */
+  readonly state: { aborted: boolean };
   readonly timer: NodeJS.Timeout;
 }
 
@@ -57,13 +58,11 @@ export class ManagementRelay {
       }
       chunks.push(Buffer.from(new Uint8Array(chunk)));
       if (!isLast) return;
-      if (state.aborted) return;
       const id = this.#nextId++;
       const timer = setTimeout(() => this.#reply(id, {
         status: 504, headers: ['content-type', 'application/problem+json'], body: problemBody('INTERNAL', 'the primary did not answer in time'),
       }), TIMEOUT_MS);
-      const pending: Pending = { res, timer, get aborted() { return state.aborted; }, set aborted(v) { state.aborted = v; } };
-      this.#pending.set(id, pending);
+      this.#pending.set(id, { res, timer, state });
       const request: ManagementRequest = {
         method, path, query, authorization, ifMatch, contentType, remoteAddress,
         body: Buffer.concat(chunks).toString('utf8'),
@@ -82,7 +81,7 @@ export class ManagementRelay {
     if (!pending) return;
     this.#pending.delete(id);
     clearTimeout(pending.timer);
-    if (pending.aborted) return;
+    if (pending.state.aborted) return;
     const res = pending.res;
     res.cork(() => {
       res.writeStatus(String(reply.status));
