@@ -68,39 +68,36 @@ function notesBlock(notes) {
 }
 
 
-function closedTable(s) {
-  const lines = [
-    '| case | req/s | p50 ms | p99 ms | proxy CPU µs/req | proxy core busy | ratio to nginx | TCP opens / rep | disturbance (max) | reps used | req/s per rep (* = disturbed) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
-  ];
+/** A Markdown table with one row per case; skipped cases get a row saying why. */
+function caseTable(s, columns, align, row) {
+  const lines = [`| ${columns.join(' | ')} |`, `|${align.map((a) => (a === 'r' ? '---:' : '---')).join('|')}|`];
   for (const c of s.cases) {
     if (!c.summary) {
-      lines.push(`| ${c.name} | skipped: ${c.skipped} | | | | | | | | | |`);
+      lines.push(`| ${c.name} | skipped: ${c.skipped} |${' |'.repeat(columns.length - 2)}`);
       continue;
     }
     const m = c.summary;
     const cpu = c.product === 'upstream' ? `(upstream ${fmt(m.upstreamUsPerReq, 1)})` : fmt(m.proxyUsPerReq, 1);
-    const ratio = c.ratio == null ? '—' : `${fmt(c.ratio)}×`;
-    lines.push(`| ${c.name} | ${fmtInt(m.rps)} | ${fmt(m.p50Ms)} | ${fmt(m.p99Ms)} | ${cpu} | ${c.product === 'upstream' ? '—' : pct(m.proxyCoreFraction)} | ${ratio} | ${fmtInt(m.tcpOpens)} | ${pct(m.maxDisturbance)} | ${m.repsUsed} | ${c.reps.map((r) => `${fmtInt(r.rps)}${r.disturbed ? '*' : ''}`).join(', ')} |`);
+    const busy = c.product === 'upstream' ? '—' : pct(m.proxyCoreFraction);
+    lines.push(`| ${[c.name, ...row(c, m, cpu, busy)].join(' | ')} |`);
   }
   return lines;
 }
 
+function closedTable(s) {
+  return caseTable(s,
+    ['case', 'req/s', 'p50 ms', 'p99 ms', 'proxy CPU µs/req', 'proxy core busy', 'ratio to nginx', 'TCP opens / rep', 'disturbance (max)', 'reps used', 'req/s per rep (* = disturbed)'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'l'],
+    (c, m, cpu, busy) => [fmtInt(m.rps), fmt(m.p50Ms), fmt(m.p99Ms), cpu, busy, c.ratio == null ? '—' : `${fmt(c.ratio)}×`,
+      fmtInt(m.tcpOpens), pct(m.maxDisturbance), m.repsUsed, c.reps.map((r) => `${fmtInt(r.rps)}${r.disturbed ? '*' : ''}`).join(', ')]);
+}
+
 function fixedTable(s) {
-  const lines = [
-    '| case | target req/s | achieved req/s | p50 ms | p99 ms | p99.9 ms | proxy CPU µs/req | proxy core busy | disturbance (max) | reps used | p99 per rep (* = disturbed) |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---|',
-  ];
-  for (const c of s.cases) {
-    if (!c.summary) {
-      lines.push(`| ${c.name} | skipped: ${c.skipped} | | | | | | | | | |`);
-      continue;
-    }
-    const m = c.summary;
-    const cpu = c.product === 'upstream' ? `(upstream ${fmt(m.upstreamUsPerReq, 1)})` : fmt(m.proxyUsPerReq, 1);
-    lines.push(`| ${c.name} | ${fmtInt(s.rate)} | ${fmtInt(m.rps)} | ${fmt(m.p50Ms)} | ${fmt(m.p99Ms)} | ${fmt(m.p999Ms)} | ${cpu} | ${c.product === 'upstream' ? '—' : pct(m.proxyCoreFraction)} | ${pct(m.maxDisturbance)} | ${m.repsUsed} | ${c.reps.map((r) => `${fmt(r.p99Ms)}${r.disturbed ? '*' : ''}`).join(', ')} |`);
-  }
-  return lines;
+  return caseTable(s,
+    ['case', 'target req/s', 'achieved req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'proxy CPU µs/req', 'proxy core busy', 'disturbance (max)', 'reps used', 'p99 per rep (* = disturbed)'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l', 'l'],
+    (c, m, cpu, busy) => [fmtInt(s.rate), fmtInt(m.rps), fmt(m.p50Ms), fmt(m.p99Ms), fmt(m.p999Ms), cpu, busy,
+      pct(m.maxDisturbance), m.repsUsed, c.reps.map((r) => `${fmt(r.p99Ms)}${r.disturbed ? '*' : ''}`).join(', ')]);
 }
 
 export function toMarkdown(result) {
