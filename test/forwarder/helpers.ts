@@ -17,6 +17,33 @@ export interface TestServer {
   close(): Promise<void>;
 }
 
+/** Everything a test created, closed by closeAll(): pools first, then servers. */
+const openPools: Http1Pool[] = [];
+const openServers: TestServer[] = [];
+
+/** Register with `afterEach(closeAll)`: a test never leaks a pool or a server into the next. */
+export async function closeAll(): Promise<void> {
+  for (const p of openPools.splice(0)) p.close();
+  for (const s of openServers.splice(0)) await s.close();
+}
+
+/** Listen on an ephemeral loopback port; `sockets` are destroyed on close. */
+async function listen(server: net.Server, sockets: Set<net.Socket>, connections: () => number): Promise<TestServer> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const test: TestServer = {
+    port: (server.address() as net.AddressInfo).port,
+    get connections() { return connections(); },
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      server.close();
+      await once(server, 'close');
+    },
+  };
+  openServers.push(test);
+  return test;
+}
+
 /** A raw TCP server on 127.0.0.1 that writes exactly the bytes a test tells it to. */
 export async function rawServer(onConnection: (socket: net.Socket, index: number) => void): Promise<TestServer> {
   const sockets = new Set<net.Socket>();
@@ -27,17 +54,7 @@ export async function rawServer(onConnection: (socket: net.Socket, index: number
     socket.on('error', () => {});
     onConnection(socket, connections++);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    get connections() { return connections; },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-      await once(server, 'close');
-    },
-  };
+  return listen(server, sockets, () => connections);
 }
 
 /** A raw server that answers every complete request head on a connection with `response`. */
@@ -67,17 +84,7 @@ export async function httpServer(handler: http.RequestListener): Promise<TestSer
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    get connections() { return connections; },
-    close: async () => {
-      for (const s of sockets) s.destroy();
-      server.close();
-      await once(server, 'close');
-    },
-  };
+  return listen(server, sockets, () => connections);
 }
 
 export const defaultOptions: UpstreamPoolOptions = {
@@ -88,7 +95,9 @@ export const defaultOptions: UpstreamPoolOptions = {
 };
 
 export function pool(port: number, options: Partial<UpstreamPoolOptions> = {}): Http1Pool {
-  return new Http1Pool({ host: '127.0.0.1', port }, { ...defaultOptions, ...options });
+  const p = new Http1Pool({ host: '127.0.0.1', port }, { ...defaultOptions, ...options });
+  openPools.push(p);
+  return p;
 }
 
 export function forwardRequest(

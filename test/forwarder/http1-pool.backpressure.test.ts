@@ -11,16 +11,13 @@ import {
   rawServer,
   sleep,
   type TestServer,
+  closeAll,
 } from './helpers.js';
 
+// Every server and pool made through the helpers is closed after each test (closeAll).
 let server: TestServer | null = null;
 let upstream: Http1Pool | null = null;
-afterEach(async () => {
-  upstream?.close();
-  upstream = null;
-  await server?.close();
-  server = null;
-});
+afterEach(closeAll);
 
 const MiB = 1024 * 1024;
 

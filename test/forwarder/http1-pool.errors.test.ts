@@ -13,16 +13,13 @@ import {
   respondToEachRequest,
   sleep,
   type TestServer,
+  closeAll,
 } from './helpers.js';
 
+// Every server and pool made through the helpers is closed after each test (closeAll).
 let server: TestServer | null = null;
 let upstream: Http1Pool | null = null;
-afterEach(async () => {
-  upstream?.close();
-  upstream = null;
-  await server?.close();
-  server = null;
-});
+afterEach(closeAll);
 
 /** Serves `response` to the first request and records whether our socket was then closed. */
 async function serveOnce(response: string | Buffer): Promise<{ closedByClient: () => boolean }> {

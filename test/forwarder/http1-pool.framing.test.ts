@@ -8,16 +8,13 @@ import {
   rawServer,
   respondToEachRequest,
   type TestServer,
+  closeAll,
 } from './helpers.js';
 
+// Every server and pool made through the helpers is closed after each test (closeAll).
 let server: TestServer | null = null;
 let upstream: Http1Pool | null = null;
-afterEach(async () => {
-  upstream?.close();
-  upstream = null;
-  await server?.close();
-  server = null;
-});
+afterEach(closeAll);
 
 describe('Http1Pool response framing', () => {
   it('request_deliversContentLengthBody_andHeadersAsReceived', async () => {

@@ -12,16 +12,13 @@ import {
   respondToEachRequest,
   sleep,
   type TestServer,
+  closeAll,
 } from './helpers.js';
 
+// Every server and pool made through the helpers is closed after each test (closeAll).
 let server: TestServer | null = null;
 let upstream: Http1Pool | null = null;
-afterEach(async () => {
-  upstream?.close();
-  upstream = null;
-  await server?.close();
-  server = null;
-});
+afterEach(closeAll);
 
 const OK_HI = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi';
 
