@@ -109,7 +109,7 @@ function nginxCase(workers) {
     product: 'nginx',
     workers,
     cpus,
-    describe: `nginx proxy, ${workers} worker process(es), upstream keepalive 64`,
+    describe: `nginx proxy, ${workers} worker process(es), upstream keepalive 64, X-Forwarded-* set`,
     skipReason: () => (nginxAvailable() ? null : NGINX_MISSING),
     async start(ctx) {
       const dir = join(ctx.tmpRoot, `nginx-${workers}w`);
@@ -132,6 +132,12 @@ function nginxCase(workers) {
       proxy_pass http://bench_upstream;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      # The same request the gateway sends upstream by default: the client's Host and the
+      # X-Forwarded-* trio (docs/benchmarks.md, "Same job").
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Forwarded-Host $host;
       # A 64 KiB response must not spill into a temp file.
       proxy_buffers 16 8k;
       proxy_max_temp_file_size 0;
@@ -153,7 +159,7 @@ function haproxyCase(threads) {
     product: 'haproxy',
     workers: threads,
     cpus,
-    describe: `HAProxy, ${threads} thread(s), http-reuse always`,
+    describe: `HAProxy, ${threads} thread(s), http-reuse always, X-Forwarded-* set`,
     skipReason: () => (which('haproxy') ? null : HAPROXY_MISSING),
     async start(ctx) {
       const dir = join(ctx.tmpRoot, `haproxy-${threads}t`);
@@ -176,6 +182,10 @@ frontend bench
   bind 127.0.0.1:${port}
   default_backend upstream
 backend upstream
+  # The same request the gateway sends upstream by default (Host passes through unchanged).
+  option forwardfor
+  http-request set-header X-Forwarded-Proto http
+  http-request set-header X-Forwarded-Host %[req.hdr(host)]
   server u1 127.0.0.1:${ctx.upstream.port}
 `;
       const cfgPath = join(dir, 'haproxy.cfg');
