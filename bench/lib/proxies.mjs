@@ -49,6 +49,11 @@ export const GATEWAY_VARIANTS = {
     config: { routeCount: 10000 },
     request: { plainPath: hotPath(10000) },
   },
+  routes100k: {
+    describe: '100,000 routes (for bench/memory.mjs; the closed-loop suite stops at 10,000)',
+    config: { routeCount: 100_000 },
+    request: { plainPath: hotPath(100_000) },
+  },
   lr: {
     describe: 'least-requests over 2 destinations (both the same upstream)',
     config: { loadBalancing: 'least-requests', destinations: 2 },
