@@ -27,7 +27,8 @@ import {
 } from '../shm/metrics-layout.js';
 import { normalizePath } from '../routing/route-table.js';
 import type { CompiledRoute } from '../transforms/compile.js';
-import { connectionListed, lowerName, skipRequestHeader, skipResponseHeader } from '../transforms/headers.js';
+import { connectionListed, lowerName, skipResponseHeader } from '../transforms/headers.js';
+import { buildRequestHead } from '../transforms/request-head.js';
 import type { ClusterEntry, DestinationEntry, WorkerState } from './state.js';
 
 export interface PipelineOptions {
@@ -55,7 +56,6 @@ export interface AccessEntry {
 const PROBLEM_HEADERS = 'application/problem+json';
 /** Request bodies up to this size (with a Content-Length) are sent with the head in one write. */
 const HOLD_BODY_BYTES = 64 * 1024;
-const NON_LATIN1 = /[^\x00-\xff]/;
 
 // Scratch state for the synchronous phase 1: uWS calls back into these without a closure.
 let currentReq: HttpRequest | null = null;
@@ -364,40 +364,9 @@ class RequestContext implements ResponseHandler {
   #buildHead(contentLength: number, chunked: boolean): string {
     const route = this.#route;
     const path = route.rewritePath ? route.rewritePath(this.#path) : this.#path;
-    let head = `${this.#method} ${path}${this.#query ? '?' + this.#query : ''} HTTP/1.1\r\n`;
-    const h = this.#headers;
-    let connectionDrop: string[] | null = null;
-    let forwardedFor = '';
-    for (let i = 0; i < h.length; i += 2) {
-      if (h[i] === 'connection') connectionDrop = connectionListed(h[i + 1]);
-      else if (h[i] === 'x-forwarded-for') forwardedFor = forwardedFor ? `${forwardedFor}, ${h[i + 1]}` : h[i + 1];
-    }
-    const drop = route.requestDrop;
-    const authDrop = this.#authRemove;
-    for (let i = 0; i < h.length; i += 2) {
-      const name = h[i];
-      if (skipRequestHeader(name)) continue;
-      // A traced request carries the gateway's client-span context instead of the caller's
-      // (added per attempt in #send); otherwise the caller's trace context passes through.
-      if (this.#trace !== null && (name === 'traceparent' || name === 'tracestate')) continue;
-      if (drop !== null && drop.has(name)) continue;
-      if (authDrop !== null && authDrop.has(name)) continue;
-      if (connectionDrop !== null && connectionDrop.includes(name)) continue;
-      head += `${name}: ${h[i + 1]}\r\n`;
-    }
-    for (const edit of route.requestAdd) head += `${edit.name}: ${edit.value}\r\n`;
-    const authAdd = this.#authAdd;
-    if (authAdd !== null) for (let i = 0; i < authAdd.length; i += 2) head += `${authAdd[i]}: ${authAdd[i + 1]}\r\n`;
     const client = Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1');
-    head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${client}` : client}\r\n`;
-    head += 'x-forwarded-proto: http\r\n';
-    if (this.#host) head += `x-forwarded-host: ${this.#host}\r\n`;
-    if (chunked) head += 'transfer-encoding: chunked\r\n';
-    else if (contentLength > 0) head += `content-length: ${contentLength}\r\n`;
-    else if (contentLength === 0) head += 'content-length: 0\r\n';
-    // The forwarder writes the head as latin1. uWS hands over header bytes >= 0x80 decoded as
-    // UTF-8, so such a head is turned back into its UTF-8 bytes, one latin1 char per byte.
-    return NON_LATIN1.test(head) ? Buffer.from(head, 'utf8').toString('latin1') : head;
+    return buildRequestHead(this.#method, this.#query ? `${path}?${this.#query}` : path, this.#headers, route,
+      this.#authRemove, this.#authAdd, this.#trace !== null, client, this.#host, contentLength, chunked);
   }
 
   #send(): void {
