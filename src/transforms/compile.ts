@@ -76,7 +76,7 @@ export function compileRoute(route: RouteConfig, slot: number, rateLimitSeed = 0
 }
 
 /** Default burst: one second's worth of tokens, at least one. */
-export function defaultBurst(requestsPerSecond: number): number {
+function defaultBurst(requestsPerSecond: number): number {
   return Math.max(1, Math.ceil(requestsPerSecond));
 }
 

@@ -5,6 +5,7 @@ import {
   allocateRateLimits, kBucketLayoutVersion, kProbeLimit, kTicksPerSecond,
 } from '../../src/shm/rate-limit-layout.js';
 import { KEY_CLIENT_ADDRESS, KEY_HEADER, KeyHasher, RateLimitTable, ceilSeconds } from '../../src/shm/rate-limit-table.js';
+import { loadSettings } from '../../src/cli/settings.js';
 
 const BUILT = new URL('../../dist/shm/rate-limit-table.js', import.meta.url);
 
@@ -107,6 +108,14 @@ describe('rate-limit bucket arithmetic (GCRA over one shared word)', () => {
     expect(table.take(7, 99, T, burst3)).toBe(-T);
     clock.now += T;
     expect(table.take(7, 99, T, burst3)).toBe(0);
+  });
+
+  it('setting_takesAPowerOfTwo_andNamesTheVariableOtherwise', () => {
+    expect(loadSettings({}).rateLimitBuckets).toBe(65_536);
+    expect(loadSettings({ GATEWAY_RATE_LIMIT_BUCKETS: '1024' }).rateLimitBuckets).toBe(1024);
+    for (const bad of ['1000', '8', String(2 ** 25), 'lots']) {
+      expect(() => loadSettings({ GATEWAY_RATE_LIMIT_BUCKETS: bad })).toThrow(`GATEWAY_RATE_LIMIT_BUCKETS="${bad}": must be a power of two from 16 to 16777216`);
+    }
   });
 
   it('allocate_refusesACapacityThatIsNotAPowerOfTwo_andTheTableRefusesAnotherLayout', () => {
