@@ -17,6 +17,7 @@ export const ERRORS = {
   BAD_REQUEST: { status: 400, title: 'The request is malformed', source: 'client' },
   BAD_PATH: { status: 400, title: 'The request path is invalid or escapes the root', source: 'client' },
   BODY_TOO_LARGE: { status: 413, title: 'The request body exceeds the route limit', source: 'client' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests for this route from this client; retry after the Retry-After seconds', source: 'client' },
   AUTH_MISSING: { status: 401, title: 'This route requires a bearer token', source: 'client' },
   AUTH_INVALID: { status: 401, title: 'The bearer token is not valid', source: 'client' },
   AUTH_FORBIDDEN: { status: 403, title: 'The token lacks a required scope, role or claim', source: 'client' },

@@ -10,6 +10,7 @@ import { GatewayError } from '../errors.js';
 import { DEFAULT_PREFIX } from '../control-plane/keys.js';
 import { parseRedisUrl } from '../control-plane/redis-url.js';
 import { DEFAULT_MAX_AUTH_POLICIES, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_DESTINATIONS, DEFAULT_MAX_ROUTES } from '../shm/layout.js';
+import { DEFAULT_RATE_LIMIT_BUCKETS, MAX_RATE_LIMIT_BUCKETS, MIN_RATE_LIMIT_BUCKETS } from '../shm/rate-limit-layout.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -31,6 +32,7 @@ export interface Settings {
   readonly maxClusters: number;
   readonly maxDestinations: number;
   readonly maxAuthPolicies: number;
+  readonly rateLimitBuckets: number;
   readonly upstreamMaxIdle: number;
   readonly upstreamIdleTimeoutMs: number;
   readonly upstreamConnectTimeoutMs: number;
@@ -78,6 +80,15 @@ function integer(min: number, max: number) {
   };
 }
 
+/** A whole number in range that is a power of two (a hash table's capacity). */
+function powerOfTwo(min: number, max: number) {
+  const inRange = integer(min, max);
+  return (raw: string): number | Invalid => {
+    const n = inRange(raw);
+    return n instanceof Invalid || (n & (n - 1)) !== 0 ? new Invalid(`must be a power of two from ${min} to ${max}`) : n;
+  };
+}
+
 function flag(raw: string): boolean | Invalid {
   const v = raw.trim().toLowerCase();
   if (['1', 'true', 'on', 'yes'].includes(v)) return true;
@@ -108,6 +119,8 @@ export const SETTINGS = [
   spec({ env: 'GATEWAY_MAX_CLUSTERS', key: 'maxClusters', help: 'Cluster table capacity', default: () => DEFAULT_MAX_CLUSTERS, parse: integer(1, 1_000_000) }),
   spec({ env: 'GATEWAY_MAX_DESTINATIONS', key: 'maxDestinations', help: 'Destination table capacity', default: () => DEFAULT_MAX_DESTINATIONS, parse: integer(1, 1_000_000) }),
   spec({ env: 'GATEWAY_MAX_AUTH_POLICIES', key: 'maxAuthPolicies', help: 'Auth policy table capacity', default: () => DEFAULT_MAX_AUTH_POLICIES, parse: integer(1, 100_000) }),
+  spec({ env: 'GATEWAY_RATE_LIMIT_BUCKETS', key: 'rateLimitBuckets', help: 'Rate-limit buckets (one per route and client key, shared by the workers; a power of two). When full, the stalest is reused',
+    default: () => DEFAULT_RATE_LIMIT_BUCKETS, parse: powerOfTwo(MIN_RATE_LIMIT_BUCKETS, MAX_RATE_LIMIT_BUCKETS) }),
   spec({ env: 'GATEWAY_UPSTREAM_MAX_IDLE', key: 'upstreamMaxIdle', help: 'Idle keep-alive connections kept per destination per worker', default: () => 128, parse: integer(0, 100_000) }),
   spec({ env: 'GATEWAY_UPSTREAM_IDLE_TIMEOUT_MS', key: 'upstreamIdleTimeoutMs', help: 'Idle upstream connections are closed after this long', default: () => 30_000, parse: integer(100, 3_600_000) }),
   spec({ env: 'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_MS', key: 'upstreamConnectTimeoutMs', help: 'Upstream connect timeout', default: () => 5_000, parse: integer(1, 600_000) }),

@@ -40,6 +40,10 @@ export const LIMITS = {
   jwksMaxStaleSeconds: { minimum: 0, maximum: 604_800 },
   tokenCacheEntries: { minimum: 0, maximum: 1_000_000 },
   tokenCacheTtlSeconds: { minimum: 0, maximum: 86_400 },
+  rateLimitRequestsPerSecond: { minimum: 0.001, maximum: 1_000_000 },
+  rateLimitBurst: { minimum: 1, maximum: 1_000_000 },
+  /** burst / requestsPerSecond: the time a full bucket takes to refill (checked in ./validate.ts). */
+  rateLimitRefillSeconds: { minimum: 0, maximum: 86_400 },
 } as const;
 
 /** The draft whose keywords this schema uses; ajv's default class speaks the same draft. */
@@ -137,6 +141,28 @@ export const TransformSchema = Type.Union([
   Type.Object({ responseHeaderRemove: HeaderName('Response header to remove.') }, closed),
 ]);
 
+/**
+ * `key` is `"client-address"` or `{ header }`. Like transforms, ajv's errors for this union
+ * are not reported (an `anyOf` says little); ./validate.ts checks it and says what is allowed.
+ */
+export const RateLimitKeySchema = Type.Union([
+  StringEnum(['client-address'] as const, { description: 'One bucket per client address (the connection\'s remote address).' }),
+  Type.Object({ header: HeaderName('One bucket per value of this request header; a request without it is keyed by its client address.') }, closed),
+], { description: 'What a bucket is per. Default client-address.' });
+
+export const RateLimitSchema = Type.Object(
+  {
+    requestsPerSecond: Type.Number({
+      minimum: LIMITS.rateLimitRequestsPerSecond.minimum,
+      maximum: LIMITS.rateLimitRequestsPerSecond.maximum,
+      description: 'Tokens added to each bucket per second (fractions allowed: 0.5 = one every 2 s).',
+    }),
+    burst: Type.Optional(Integer(LIMITS.rateLimitBurst, 'Bucket size: requests admitted at once after a quiet spell. Default one second\'s worth (requestsPerSecond rounded up), at least 1.')),
+    key: Type.Optional(RateLimitKeySchema),
+  },
+  closed,
+);
+
 export const RouteSchema = Type.Object(
   {
     id: Id('Unique route id.'),
@@ -158,6 +184,7 @@ export const RouteSchema = Type.Object(
       }),
     ),
     authPolicy: Type.Optional(Id('Name of an auth policy; omit for an open route.')),
+    rateLimit: Type.Optional(RateLimitSchema),
   },
   closed,
 );

@@ -19,12 +19,14 @@ const validateShape = ajv.compile(GatewayConfigSchema);
  * item matches none of nine alternatives. ./transforms-check.ts reports them instead.
  */
 const TRANSFORM_ITEM = /^\/routes\/[^/]+\/transforms\/[^/]+(\/|$)/;
+/** The same for a rate limit's `key` (a string or an object): ./validate.ts reports it. */
+const RATE_LIMIT_KEY = /^\/routes\/[^/]+\/rateLimit\/key(\/|$)/;
 
 export function checkShape(input: unknown): PathedError[] {
   if (validateShape(input)) return [];
   const out: PathedError[] = [];
   for (const error of validateShape.errors ?? []) {
-    if (TRANSFORM_ITEM.test(error.instancePath)) continue;
+    if (TRANSFORM_ITEM.test(error.instancePath) || RATE_LIMIT_KEY.test(error.instancePath)) continue;
     out.push(translate(error, input));
   }
   return out;

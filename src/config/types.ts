@@ -67,7 +67,26 @@ export interface RouteConfig {
   readonly upstreamHost?: 'original' | 'destination';
   /** Name of an auth policy (see authPolicies); absent = open route. */
   readonly authPolicy?: string;
+  /** A token bucket per client key, shared by the workers of an instance; absent = no limit. */
+  readonly rateLimit?: RateLimitConfig;
 }
+
+/**
+ * Per-route rate limit (429 RATE_LIMITED when a key's bucket is empty). The bucket holds
+ * `burst` tokens and refills at `requestsPerSecond`; each request takes one. Counters are per
+ * instance (shared by its workers), not across instances.
+ */
+export interface RateLimitConfig {
+  /** Refill rate: 0.001 ... 1,000,000 tokens a second. */
+  readonly requestsPerSecond: number;
+  /** Bucket size (requests admitted at once after a quiet spell). Default: one second's worth, at least 1. */
+  readonly burst?: number;
+  /** What a bucket is per: the client address (default) or a request header's value. */
+  readonly key?: RateLimitKeyConfig;
+}
+
+/** `client-address`, or `{ header }`: a request without that header is keyed by its client address. */
+export type RateLimitKeyConfig = 'client-address' | { readonly header: string };
 
 export interface DestinationConfig {
   /** Unique within its cluster. */

@@ -12,9 +12,9 @@ import { parseDestinationAddress } from './address.js';
 import { checkTransform } from './transforms-check.js';
 import { checkAuthPolicy } from './auth-check.js';
 import { checkShape } from './shape.js';
-import { ID_PATTERN } from './schema.js';
+import { HEADER_NAME_PATTERN, ID_PATTERN, LIMITS } from './schema.js';
 import { normaliseConfig } from './normalise.js';
-import { toConfigErrors, type PathSegment, type PathedError } from './field-path.js';
+import { describeValue, toConfigErrors, type PathSegment, type PathedError } from './field-path.js';
 import { HTTP_METHODS, type ConfigError, type GatewayConfig, type ValidationResult } from './types.js';
 
 type Fields = Record<string, unknown>;
@@ -22,6 +22,7 @@ type Fields = Record<string, unknown>;
 const KNOWN_METHODS: ReadonlySet<string> = new Set(HTTP_METHODS);
 // A malformed id is reported by the schema; saying it is also unknown would be noise.
 const ID = new RegExp(ID_PATTERN);
+const HEADER_NAME = new RegExp(HEADER_NAME_PATTERN);
 
 export function validateConfig(input: unknown): ValidationResult {
   const errors: PathedError[] = checkShape(input);
@@ -105,7 +106,37 @@ function checkRules(config: Fields, errors: PathedError[]): void {
     if (Array.isArray(route.transforms)) {
       route.transforms.forEach((transform, t) => errors.push(...checkTransform(transform, [...at, 'transforms', t])));
     }
+    if (isObject(route.rateLimit)) checkRateLimit(route.rateLimit, [...at, 'rateLimit'], report);
   });
+}
+
+/**
+ * What the schema leaves to us: `key` (a union: its ajv errors are dropped by ./shape.ts) and
+ * the refill time of a full bucket, which bounds the bucket arithmetic (src/shm/rate-limit-table.ts).
+ */
+function checkRateLimit(
+  limit: Fields,
+  at: readonly PathSegment[],
+  report: (segments: readonly PathSegment[], message: string) => void,
+): void {
+  const key = limit.key;
+  if (isObject(key)) {
+    for (const field of Object.keys(key)) if (field !== 'header') report([...at, 'key', field], 'unknown field (allowed: header)');
+    if (!('header' in key)) report([...at, 'key', 'header'], 'is required');
+    else if (typeof key.header !== 'string' || !HEADER_NAME.test(key.header)) {
+      report([...at, 'key', 'header'], `must be a valid HTTP header name (got ${describeValue(key.header)})`);
+    }
+  } else if (key !== undefined && key !== 'client-address') {
+    report([...at, 'key'], `must be "client-address" or { header: <name> } (got ${describeValue(key)})`);
+  }
+  const rate = limit.requestsPerSecond;
+  const burst = limit.burst;
+  const { minimum, maximum } = LIMITS.rateLimitRequestsPerSecond;
+  if (typeof rate !== 'number' || rate < minimum || rate > maximum || typeof burst !== 'number' || !Number.isInteger(burst)) return;
+  const refill = burst / rate;
+  if (refill > LIMITS.rateLimitRefillSeconds.maximum) {
+    report([...at, 'burst'], `a full bucket would take ${Math.round(refill)} s to refill (burst / requestsPerSecond); at most ${LIMITS.rateLimitRefillSeconds.maximum}`);
+  }
 }
 
 function checkUniqueId(

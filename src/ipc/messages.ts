@@ -14,6 +14,8 @@ export interface WorkerData {
   readonly metrics: SharedArrayBuffer | null;
   /** Route table capacity (the metrics blocks are sized from it). */
   readonly maxRoutes: number;
+  /** The instance's rate-limit buckets (shm/rate-limit-layout.ts), shared by every worker. */
+  readonly rateLimits: SharedArrayBuffer;
 }
 
 /** A management API request relayed by a worker to the primary (src/management). */

@@ -2,12 +2,14 @@
  * One gateway instance (one OS process): shared tables, the table writer, a configuration
  * source, and the supervised worker threads. This is the primary thread's composition root.
  */
+import { randomInt } from 'node:crypto';
 import { workerSettings, type Settings } from '../cli/settings.js';
 import { GatewayError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { startMetricsServer, type MetricsServer } from '../observability/metrics-server.js';
 import { allocateTables, type SharedTables } from '../shm/layout.js';
 import { allocateMetrics } from '../shm/metrics-layout.js';
+import { allocateRateLimits } from '../shm/rate-limit-layout.js';
 import { TableWriter } from '../shm/table-writer.js';
 import { RedisSource } from '../control-plane/redis-source.js';
 import { AdminKeysError, loadAdminKeys, type AdminKeys } from '../management/admin-keys.js';
@@ -23,6 +25,8 @@ export class Instance {
   readonly tables: SharedTables;
   /** Per-worker metrics blocks, read at scrape time; null when GATEWAY_METRICS_PORT=0. */
   readonly metrics: readonly SharedArrayBuffer[] | null;
+  /** The rate-limit buckets every worker updates (shm/rate-limit-layout.ts). */
+  readonly rateLimits: SharedArrayBuffer;
   readonly writer: TableWriter;
   readonly supervisor: Supervisor;
   readonly applier: ConfigApplier;
@@ -38,9 +42,11 @@ export class Instance {
     this.tables = allocateTables({ routes: settings.maxRoutes, clusters: settings.maxClusters, destinations: settings.maxDestinations, authPolicies: settings.maxAuthPolicies });
     this.writer = new TableWriter(this.tables);
     this.metrics = settings.metricsPort === 0 ? null : allocateMetrics(settings.workers, settings.maxRoutes);
+    // A random hash seed per instance: clients cannot compute keys that crowd one probe window.
+    this.rateLimits = allocateRateLimits(settings.rateLimitBuckets, randomInt(2 ** 31));
     this.supervisor = new Supervisor({
       workers: settings.workers, settings: workerSettings(settings), tables: this.tables,
-      metrics: this.metrics, maxRoutes: settings.maxRoutes, log,
+      metrics: this.metrics, maxRoutes: settings.maxRoutes, rateLimits: this.rateLimits, log,
     });
     this.applier = new ConfigApplier(this.writer, log, (version) => this.supervisor.notify(version));
   }

@@ -41,6 +41,8 @@ export interface SupervisorOptions {
   /** One metrics block per worker index (kept across replacements), or null when metrics are off. */
   readonly metrics: readonly SharedArrayBuffer[] | null;
   readonly maxRoutes: number;
+  /** The rate-limit bucket table (one for all workers; a replacement worker gets the same). */
+  readonly rateLimits: SharedArrayBuffer;
   readonly log: Logger;
   /** Backoff before restarting a worker: min(max, base * 2^(crashes-1)). */
   readonly restartBaseMs?: number;
@@ -122,7 +124,7 @@ export class Supervisor extends EventEmitter {
   #spawn(slot: Slot, onListening?: () => void, onFailed?: (err: Error) => void): void {
     const data: WorkerData = {
       workerIndex: slot.index, tables: this.#opts.tables, settings: this.#opts.settings,
-      metrics: this.#opts.metrics?.[slot.index] ?? null, maxRoutes: this.#opts.maxRoutes,
+      metrics: this.#opts.metrics?.[slot.index] ?? null, maxRoutes: this.#opts.maxRoutes, rateLimits: this.#opts.rateLimits,
     };
     const worker = new Worker(WORKER_ENTRY, { workerData: data, stdout: false, stderr: false });
     slot.worker = worker;

@@ -2,7 +2,9 @@
  * Route compilation: everything about a route that does not depend on the request is worked
  * out here, once per configuration change, never per request (path rewrites, header tables).
  */
-import type { RouteConfig, TransformConfig } from '../config/types.js';
+import type { RateLimitConfig, RouteConfig, TransformConfig } from '../config/types.js';
+import { kTicksPerSecond } from '../shm/rate-limit-layout.js';
+import { KeyHasher, type RouteKeySeeds } from '../shm/rate-limit-table.js';
 
 export interface HeaderEdit {
   /** Lower-case name. */
@@ -30,12 +32,30 @@ export interface CompiledRoute {
   readonly responseDrop: ReadonlySet<string> | null;
   readonly responseAdd: readonly HeaderEdit[];
   readonly authPolicy: string | null;
+  /** The route's token bucket settings; null when the route has no rate limit (one null check per request). */
+  readonly rateLimit: CompiledRateLimit | null;
+}
+
+/** A route's rate limit in the units of the shared bucket table (src/shm/rate-limit-table.ts). */
+export interface CompiledRateLimit extends RouteKeySeeds {
+  /** Lower-case header whose value keys the bucket; null = the client address. */
+  readonly header: string | null;
+  /** Ticks per token: rounded up, so the gateway never admits faster than configured. */
+  readonly periodTicks: number;
+  /** burst x periodTicks: how far ahead of now a bucket's TAT may run. */
+  readonly windowTicks: number;
+  /** The burst, as sent in RateLimit-Limit. */
+  readonly limitText: string;
 }
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
 
-export function compileRoute(route: RouteConfig, slot: number): CompiledRoute {
+/**
+ * `rateLimitSeed` is the instance's rate-limit hash seed (the bucket table's header), mixed
+ * with the route id into the route's key seeds here, once.
+ */
+export function compileRoute(route: RouteConfig, slot: number, rateLimitSeed = 0): CompiledRoute {
   const pathSteps: Array<(path: string) => string> = [];
   const requestEdits: HeaderEdit[] = [];
   const responseEdits: HeaderEdit[] = [];
@@ -51,6 +71,25 @@ export function compileRoute(route: RouteConfig, slot: number): CompiledRoute {
     ...headerPlan(requestEdits, 'requestDrop', 'requestAdd'),
     ...headerPlan(responseEdits, 'responseDrop', 'responseAdd'),
     authPolicy: route.authPolicy ?? null,
+    rateLimit: route.rateLimit ? compileRateLimit(route.id, route.rateLimit, rateLimitSeed) : null,
+  };
+}
+
+/** Default burst: one second's worth of tokens, at least one. */
+function defaultBurst(requestsPerSecond: number): number {
+  return Math.max(1, Math.ceil(requestsPerSecond));
+}
+
+function compileRateLimit(routeId: string, limit: RateLimitConfig, seed: number): CompiledRateLimit {
+  const burst = limit.burst ?? defaultBurst(limit.requestsPerSecond);
+  const periodTicks = Math.ceil(kTicksPerSecond / limit.requestsPerSecond);
+  const key = limit.key;
+  return {
+    ...KeyHasher.routeSeeds(seed, routeId),
+    header: key !== undefined && typeof key === 'object' ? key.header.toLowerCase() : null,
+    periodTicks,
+    windowTicks: burst * periodTicks,
+    limitText: String(burst),
   };
 }
 

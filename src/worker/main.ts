@@ -14,6 +14,7 @@ import { Http1Pool } from '../forwarder/http1-pool.js';
 import type { PrimaryToWorker, WorkerData, WorkerToPrimary } from '../ipc/messages.js';
 import { kDraining, kInstanceReady } from '../shm/layout.js';
 import { TableReader } from '../shm/table-reader.js';
+import { RateLimitTable } from '../shm/rate-limit-table.js';
 import { createLogger } from '../observability/logger.js';
 import { createRequestTracer } from '../observability/tracing.js';
 import { GatewayError, problemBody } from '../errors.js';
@@ -43,6 +44,7 @@ try {
 
 const reader = new TableReader(data.tables);
 const control = reader.views.control;
+const rateLimits = new RateLimitTable(data.rateLimits);
 const state = new WorkerState(
   (host, p, options) => new Http1Pool({ host, port: p }, options),
   {
@@ -52,6 +54,7 @@ const state = new WorkerState(
     maxResponseHeadBytes: settings.maxResponseHeadBytes,
   },
   createAuthenticatorFactory({ log }),
+  rateLimits.hashSeed,
 );
 const tracer = createRequestTracer(process.env, log);
 const pipeline = new Pipeline(state, {
@@ -66,6 +69,7 @@ const pipeline = new Pipeline(state, {
   maxRoutes: data.maxRoutes,
   tracer,
   onEjected: (cluster, destination, seconds) => log.warn({ cluster, destination, seconds }, 'destination ejected by passive outlier detection'),
+  rateLimits,
 });
 
 let syncScheduled = false;

@@ -3,12 +3,18 @@
  *
  *   1. read    copy what is needed from uWS's stack-allocated request, synchronously
  *   2. route   normalise the path, match a route                    (404 ROUTE_NOT_FOUND, 400 BAD_PATH)
+ *   2a. limit  the route's rate limit: one token from the client key's
+ *              bucket in shared memory (one CAS)                     (429 RATE_LIMITED)
  *   3. check   framing and body limit                                (400 BAD_REQUEST, 413 BODY_TOO_LARGE)
  *   3a. auth   the route's auth policy, sync when cached             (401 AUTH_*, 403 AUTH_FORBIDDEN)
  *   4. pick    a destination of the route's cluster (shared atomics) (503 NO_DESTINATION)
  *   5. send    build the upstream head once, stream the body with backpressure
  *   6. relay   the response head and body back, with backpressure    (502/504 UPSTREAM_*)
  *   7. finish  release the in-flight count exactly once, access log
+ *
+ * The rate limit comes before the framing check and auth on purpose: a refused request costs
+ * one hash and one CAS, and a flood never reaches the JWT verifier (or a JWKS fetch for an
+ * unknown kid). The price: requests that auth would refuse also spend tokens.
  *
  * A failure is a value (an ErrorCode) turned into a problem+json response; nothing here throws
  * for a bad request or a bad upstream. Failures before the response started may be retried on
@@ -25,8 +31,9 @@ import {
   bucketIndex, classIndex, ERROR_INDEX, kBytesIn, kBytesOut, kDurBase, kDurCells, kErrBase, kInFlight, kReqBase, kUpBase, kUpCells,
   METRIC_CLASSES, methodIndex, routeBase, unmatchedSlot,
 } from '../shm/metrics-layout.js';
+import { KEY_CLIENT_ADDRESS, KEY_HEADER, KeyHasher, ceilSeconds, type RateLimitTable } from '../shm/rate-limit-table.js';
 import { normalizePath } from '../routing/route-table.js';
-import type { CompiledRoute } from '../transforms/compile.js';
+import type { CompiledRateLimit, CompiledRoute } from '../transforms/compile.js';
 import { connectionListed, lowerName, skipResponseHeader } from '../transforms/headers.js';
 import { buildRequestHead } from '../transforms/request-head.js';
 import type { ClusterEntry, DestinationEntry, WorkerState } from './state.js';
@@ -41,6 +48,8 @@ export interface PipelineOptions {
   readonly tracer: RequestTracer | null;
   /** Told when passive outlier detection ejects a destination (rare: a log line). */
   readonly onEjected: ((cluster: string, destination: string, seconds: number) => void) | null;
+  /** The instance's shared rate-limit buckets (shm/rate-limit-layout.ts). */
+  readonly rateLimits: RateLimitTable;
 }
 
 export interface AccessEntry {
@@ -73,6 +82,7 @@ export class Pipeline {
   readonly #pick: PickContext;
   readonly #options: PipelineOptions;
   readonly #metrics: Float64Array | null;
+  readonly #key = new KeyHasher();
   #inFlight = 0;
   /** While draining, responses close their connection so clients move to another worker. */
   draining = false;
@@ -137,6 +147,14 @@ export class Pipeline {
       return this.#reject(res, 'ROUTE_NOT_FOUND', method, started);
     }
     const route = match.payload;
+    const limit = route.rateLimit;
+    if (limit !== null) {
+      const taken = this.#takeToken(res, req, limit);
+      if (taken < 0) {
+        currentReq = null;
+        return this.#limited(res, route, limit, -taken, method, path, started);
+      }
+    }
 
     scratch = [];
     req.forEach(collectHeader);
@@ -148,6 +166,34 @@ export class Pipeline {
     if (tracer !== null) trace = tracer.start(method, path, route.id, host, headerValue(headers, 'traceparent'), headerValue(headers, 'tracestate'));
     const ctx = new RequestContext(this, res, method, path, query, host, route, headers, started, trace);
     ctx.start();
+  }
+
+  /**
+   * Phase 2a: one token from the bucket of this request's key; >= 0 admitted (tokens left),
+   * < 0 refused (minus the ticks until a token). A header key falls back to the client
+   * address when the request has no such header (or an empty one), so a client cannot step
+   * out of the limit by leaving the header off, and keyless clients do not share one bucket.
+   */
+  #takeToken(res: HttpResponse, req: HttpRequest, limit: CompiledRateLimit): number {
+    const key = this.#key;
+    const value = limit.header === null ? '' : req.getHeader(limit.header);
+    if (value !== '') key.start(limit, KEY_HEADER).string(value);
+    else key.start(limit, KEY_CLIENT_ADDRESS).bytes(new Uint8Array(res.getRemoteAddress()));
+    key.finish();
+    return this.#options.rateLimits.take(key.hash, key.fingerprint, limit.periodTicks, limit.windowTicks);
+  }
+
+  /** 429 with when to come back: Retry-After (a token), RateLimit-Reset (a full bucket). */
+  #limited(res: HttpResponse, route: CompiledRoute, limit: CompiledRateLimit, waitTicks: number, method: string, path: string, started: number): void {
+    respondProblem(res, 'RATE_LIMITED', method, [
+      'retry-after', String(ceilSeconds(waitTicks)),
+      'ratelimit-limit', limit.limitText,
+      'ratelimit-remaining', '0',
+      'ratelimit-reset', String(ceilSeconds(waitTicks + limit.windowTicks - limit.periodTicks)),
+    ], undefined, this.draining);
+    const seconds = (performance.now() - started) / 1000;
+    this.record(route.slot, method, 429, 'RATE_LIMITED', seconds, -1, 0, 0, false);
+    this.#options.onAccess?.({ method, path, route: route.id, destination: null, status: 429, code: 'RATE_LIMITED', durationMs: Math.round(seconds * 1e6) / 1000 });
   }
 
   /** Phase 4: a destination of the cluster, or null (then the caller answers 503). */

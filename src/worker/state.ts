@@ -59,12 +59,15 @@ export class WorkerState {
   readonly #authFactory: AuthenticatorFactory;
   readonly #poolFactory: PoolFactory;
   readonly #poolOptions: UpstreamPoolOptions;
+  /** The instance's rate-limit hash seed, compiled into each route's key seeds. */
+  readonly #rateLimitSeed: number;
   #version = -1;
 
-  constructor(poolFactory: PoolFactory, poolOptions: UpstreamPoolOptions, authFactory: AuthenticatorFactory) {
+  constructor(poolFactory: PoolFactory, poolOptions: UpstreamPoolOptions, authFactory: AuthenticatorFactory, rateLimitSeed = 0) {
     this.#poolFactory = poolFactory;
     this.#authFactory = authFactory;
     this.#poolOptions = poolOptions;
+    this.#rateLimitSeed = rateLimitSeed;
   }
 
   /** Version of the last applied batch; -1 before the first. */
@@ -236,7 +239,7 @@ export class WorkerState {
   #upsertRoute(row: RouteRow): void {
     const previousId = this.#routeIdBySlot.get(row.slot);
     if (previousId !== undefined && previousId !== row.config.id) this.routes.remove(previousId);
-    this.routes.upsert(row.config, compileRoute(row.config, row.slot));
+    this.routes.upsert(row.config, compileRoute(row.config, row.slot, this.#rateLimitSeed));
     this.#routeIdBySlot.set(row.slot, row.config.id);
   }
 

@@ -371,6 +371,41 @@ describe('validateConfig: transforms', () => {
   });
 });
 
+describe('validateConfig: rate limits', () => {
+  const limited = (rateLimit: unknown) => {
+    const input = validInput();
+    input.routes[0].rateLimit = rateLimit;
+    return input;
+  };
+
+  it('validate_acceptsRateLimits_withEitherKindOfKey', () => {
+    expectValid(limited({ requestsPerSecond: 10 }));
+    expectValid(limited({ requestsPerSecond: 0.5, burst: 20, key: 'client-address' }));
+    expectValid(limited({ requestsPerSecond: 1_000_000, burst: 1_000_000, key: { header: 'X-Api-Key' } }));
+  });
+
+  it('validate_rejectsRatesAndBurstsOutOfRange_namingTheField', () => {
+    expectError(limited({ requestsPerSecond: 0 }), 'routes[0].rateLimit.requestsPerSecond', 'must be a number from 0.001 to 1000000 (got 0)');
+    expectError(limited({ requestsPerSecond: 5, burst: 0 }), 'routes[0].rateLimit.burst', 'must be an integer from 1 to 1000000 (got 0)');
+    expectError(limited({ requestsPerSecond: 5, burst: 2.5 }), 'routes[0].rateLimit.burst', 'must be an integer');
+    expectError(limited({ burst: 5 }), 'routes[0].rateLimit.requestsPerSecond', 'is required');
+    expectError(limited({ requestsPerSecond: 5, bursts: 5 }), 'routes[0].rateLimit.bursts', 'did you mean "burst"?');
+  });
+
+  it('validate_rejectsABucketThatTakesMoreThanADayToRefill', () => {
+    expectError(limited({ requestsPerSecond: 0.001, burst: 100 }), 'routes[0].rateLimit.burst', 'a full bucket would take 100000 s to refill (burst / requestsPerSecond); at most 86400');
+    expectValid(limited({ requestsPerSecond: 0.001, burst: 86 }));
+  });
+
+  it('validate_rejectsBadKeys_withOneClearErrorEach', () => {
+    expectError(limited({ requestsPerSecond: 5, key: 'ip' }), 'routes[0].rateLimit.key', 'must be "client-address" or { header: <name> } (got "ip")');
+    expectError(limited({ requestsPerSecond: 5, key: 7 }), 'routes[0].rateLimit.key', 'must be "client-address" or { header: <name> } (got 7)');
+    expectError(limited({ requestsPerSecond: 5, key: { header: 'bad header' } }), 'routes[0].rateLimit.key.header', 'must be a valid HTTP header name (got "bad header")');
+    expectError(limited({ requestsPerSecond: 5, key: {} }), 'routes[0].rateLimit.key.header', 'is required');
+    expectError(limited({ requestsPerSecond: 5, key: { header: 'x-a', query: 'k' } }), 'routes[0].rateLimit.key.query', 'unknown field (allowed: header)');
+  });
+});
+
 describe('validateConfig: collecting and formatting', () => {
   it('validate_reportsEveryError_withFieldPaths', () => {
     const input = {
