@@ -123,10 +123,16 @@ export class Pipeline {
     if (code !== null) m[kErrBase + ERROR_INDEX[code]]++;
   }
 
-  /** Answer a request that never reached a route, and count it under the unmatched cells. */
-  #reject(res: HttpResponse, code: ErrorCode, method: string, started: number): void {
+  /**
+   * Answer a request that never reached a route, count it under the unmatched cells, and log
+   * it like any other (a scan of unknown paths shows in the access log, as in nginx's).
+   */
+  #reject(res: HttpResponse, code: ErrorCode, method: string, path: string, started: number): void {
     respondProblem(res, code, method, undefined, undefined, this.draining);
-    this.record(unmatchedSlot(this.#options.maxRoutes), method, ERRORS[code].status, code, (performance.now() - started) / 1000, -1, 0, 0, false);
+    const seconds = (performance.now() - started) / 1000;
+    const status = ERRORS[code].status;
+    this.record(unmatchedSlot(this.#options.maxRoutes), method, status, code, seconds, -1, 0, 0, false);
+    this.#options.onAccess?.({ method, path, route: null, destination: null, status, code, durationMs: Math.round(seconds * 1e6) / 1000 });
   }
 
   handle(res: HttpResponse, req: HttpRequest): void {
@@ -134,17 +140,17 @@ export class Pipeline {
     const method = req.getCaseSensitiveMethod();
     const rawPath = req.getUrl();
     const query = req.getQuery();
-    if (!this.#state.ready) return this.#reject(res, 'NOT_READY', method, started);
+    if (!this.#state.ready) return this.#reject(res, 'NOT_READY', method, rawPath, started);
 
     const path = normalizePath(rawPath);
-    if (path === null) return this.#reject(res, 'BAD_PATH', method, started);
+    if (path === null) return this.#reject(res, 'BAD_PATH', method, rawPath, started);
     const host = req.getHeader('host');
 
     currentReq = req;
     const match = this.#state.routes.match(method, host, path, headerOf);
     if (match === null) {
       currentReq = null;
-      return this.#reject(res, 'ROUTE_NOT_FOUND', method, started);
+      return this.#reject(res, 'ROUTE_NOT_FOUND', method, path, started);
     }
     const route = match.payload;
     const limit = route.rateLimit;

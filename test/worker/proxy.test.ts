@@ -330,6 +330,27 @@ describe('proxying over real sockets', () => {
 });
 
 describe('access log', () => {
+  it('logsRequestsThatMatchNoRoute_withTheirCodeAndNoRoute', async () => {
+    const up = await startUpstream();
+    const gw = await startGateway({ workers: 1, config: simpleConfig([up.port], { route: { match: { path: '/api/{**rest}' } } }), env: { GATEWAY_ACCESS_LOG: 'on' } });
+    try {
+      expect((await fetch(`${gw.url}/elsewhere`)).status).toBe(404);
+      // Sent raw: fetch would resolve the dot segments itself.
+      const status = await new Promise<number>((resolve, reject) => {
+        request({ host: '127.0.0.1', port: gw.port, path: '/a/../../etc', method: 'GET' }, (res) => { res.resume(); resolve(res.statusCode!); })
+          .on('error', reject).end();
+      });
+      expect(status).toBe(400);
+      const notFound = await gw.waitForLog((l) => (l.access as { status?: number } | undefined)?.status === 404);
+      expect(notFound.access).toMatchObject({ method: 'GET', path: '/elsewhere', route: null, destination: null, code: 'ROUTE_NOT_FOUND' });
+      const badPath = await gw.waitForLog((l) => (l.access as { status?: number } | undefined)?.status === 400);
+      expect(badPath.access).toMatchObject({ path: '/a/../../etc', route: null, code: 'BAD_PATH' });
+    } finally {
+      await gw.stop();
+      await up.close();
+    }
+  });
+
   it('isOffByDefault_andOneJsonLinePerRequestWhenOn', async () => {
     const up = await startUpstream();
     const quiet = await startGateway({ workers: 1, config: simpleConfig([up.port]) });
