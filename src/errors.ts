@@ -16,6 +16,7 @@ export const ERRORS = {
   ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this request', source: 'client' },
   BAD_REQUEST: { status: 400, title: 'The request is malformed', source: 'client' },
   BAD_PATH: { status: 400, title: 'The request path is invalid or escapes the root', source: 'client' },
+  TRANSFER_CODING_UNSUPPORTED: { status: 501, title: 'The request body uses a transfer coding other than chunked', source: 'client' },
   BODY_TOO_LARGE: { status: 413, title: 'The request body exceeds the route limit', source: 'client' },
   RATE_LIMITED: { status: 429, title: 'Too many requests for this route from this client; retry after the Retry-After seconds', source: 'client' },
   AUTH_MISSING: { status: 401, title: 'This route requires a bearer token', source: 'client' },

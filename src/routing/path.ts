@@ -13,6 +13,8 @@ const DOT = 0x2e;
 const PERCENT = 0x25;
 const COLON = 0x3a;
 const OPEN_BRACKET = 0x5b;
+const HASH = 0x23;
+const BACKSLASH = 0x5c;
 
 /** 0-15 for a hexadecimal digit, -1 otherwise (NaN from reading past the end included). */
 function hexValue(c: number): number {
@@ -35,7 +37,8 @@ function isUnreserved(c: number): boolean {
 /**
  * Decodes percent-encoded unreserved characters (`%7E` → `~`, `%2e` → `.`) and keeps every
  * other escape as received (`%2F` stays `%2F`: decoding it would create a segment boundary
- * the client did not send). Returns null when a `%` is not followed by two hex digits.
+ * the client did not send). Returns null when a `%` is not followed by two hex digits, and
+ * for `%00`.
  * Returns `raw` itself when there is nothing to decode.
  */
 export function decodeUnreserved(raw: string): string | null {
@@ -49,6 +52,9 @@ export function decodeUnreserved(raw: string): string | null {
     const lo = hexValue(raw.charCodeAt(i + 2));
     if (hi < 0 || lo < 0) return null;
     const c = (hi << 4) | lo;
+    // `%00` names no character a path can hold; a backend written in C may end the path
+    // there (`/admin%00.png` → `/admin`), so it is refused like an invalid escape.
+    if (c === 0) return null;
     if (isUnreserved(c)) {
       out += raw.slice(copiedUpTo, i) + String.fromCharCode(c);
       copiedUpTo = i + 3;
@@ -56,6 +62,26 @@ export function decodeUnreserved(raw: string): string | null {
     i += 2;
   }
   return copiedUpTo === 0 ? raw : out + raw.slice(copiedUpTo);
+}
+
+/**
+ * True when `target` (a path or a query) holds a byte that RFC 3986 never allows in a
+ * request-target, and that some server behind the gateway would read differently from the
+ * route table, so routing and forwarding could disagree (RFC 9112 §3.2: answer 400):
+ * - `#` starts a fragment, which a client never sends (RFC 9112 §3.2.1). A backend that
+ *   strips it would serve `/admin#x` as `/admin`, while the table routes the segment `admin#x`;
+ * - a backslash is a path separator on some servers (`/api\..\admin` is `/api/../admin`);
+ * - controls, space, DEL and bytes >= 0x80 (uWS hands the latter over decoded as UTF-8).
+ * Other characters outside RFC 3986 (`{`, `|`, `^`, ...) are routed and forwarded as received:
+ * the route table and the upstream see the same bytes.
+ * One pass of `charCodeAt` over the path; no allocation.
+ */
+export function hasForbiddenTargetByte(target: string): boolean {
+  for (let i = 0; i < target.length; i++) {
+    const c = target.charCodeAt(i);
+    if (c <= 0x20 || c >= 0x7f || c === HASH || c === BACKSLASH) return true;
+  }
+  return false;
 }
 
 /**
@@ -87,12 +113,13 @@ function hasDotOrEmptySegment(path: string): boolean {
  * 3. empty segments are removed (`/a//b` → `/a/b`); a trailing slash is kept (`/a/b/`),
  *    and a path ending in `.` or `..` keeps a trailing slash as RFC 3986 does (`/a/b/..` → `/a/`).
  *
- * Returns null, to be answered with 400, when the path does not start with `/`, when a `%`
- * is not followed by two hex digits, or when `..` would climb above the root.
+ * Returns null, to be answered with 400, when the path does not start with `/`, holds a byte
+ * refused by `hasForbiddenTargetByte` (`#`, a backslash, controls, non-ASCII), when a `%` is not
+ * followed by two hex digits or encodes NUL, or when `..` would climb above the root.
  * Returns `raw` itself (no allocation) when it is already normal.
  */
 export function normalizePath(raw: string): string | null {
-  if (raw.charCodeAt(0) !== SLASH) return null;
+  if (raw.charCodeAt(0) !== SLASH || hasForbiddenTargetByte(raw)) return null;
   const decoded = decodeUnreserved(raw);
   if (decoded === null) return null;
   if (!hasDotOrEmptySegment(decoded)) return decoded;

@@ -32,10 +32,11 @@ import {
   METRIC_CLASSES, methodIndex, routeBase, unmatchedSlot,
 } from '../shm/metrics-layout.js';
 import { KEY_CLIENT_ADDRESS, KEY_HEADER, KeyHasher, ceilSeconds, type RateLimitTable } from '../shm/rate-limit-table.js';
-import { normalizePath } from '../routing/route-table.js';
+import { hasForbiddenTargetByte, normalizePath } from '../routing/path.js';
 import type { CompiledRateLimit, CompiledRoute } from '../transforms/compile.js';
 import { connectionListed, lowerName, skipResponseHeader } from '../transforms/headers.js';
 import { buildRequestHead } from '../transforms/request-head.js';
+import { transferCodingError } from './framing.js';
 import type { ClusterEntry, DestinationEntry, WorkerState } from './state.js';
 
 export interface PipelineOptions {
@@ -144,6 +145,8 @@ export class Pipeline {
 
     const path = normalizePath(rawPath);
     if (path === null) return this.#reject(res, 'BAD_PATH', method, rawPath, started);
+    // The query is forwarded as received: it must not smuggle a fragment or raw controls.
+    if (query && hasForbiddenTargetByte(query)) return this.#reject(res, 'BAD_REQUEST', method, path, started);
     const host = req.getHeader('host');
 
     currentReq = req;
@@ -260,7 +263,7 @@ const REASONS: Record<number, string> = {
   200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 206: 'Partial Content',
   301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict',
-  413: 'Content Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  413: 'Content Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 const STATUS_LINES = new Map<number, string>();
 function statusLine(status: number, message?: string): string {
@@ -354,20 +357,36 @@ class RequestContext implements ResponseHandler {
     if (!cluster || !cluster.live) return this.#fail('NO_DESTINATION');
     this.#cluster = cluster;
 
-    // Phase 3: framing. uWS rejects Content-Length together with Transfer-Encoding; duplicate
-    // Content-Length values are ours to refuse (a smuggling shape).
+    // Phase 3: framing (RFC 9112 §6; test/worker/hostile.test.ts). uWS closes the connection
+    // on Content-Length together with Transfer-Encoding and on a non-numeric Content-Length;
+    // the rest is ours to refuse. Every refusal here closes the connection: uWS may already be
+    // reading a body whose length the gateway does not agree with, and what follows it on the
+    // connection cannot be trusted to be the next request.
     let contentLength = -1;
-    let chunked = false;
+    let te: string | null = null;
+    let hosts = 0;
     const h = this.#headers;
     for (let i = 0; i < h.length; i += 2) {
       const name = h[i];
       if (name === 'content-length') {
+        // Repeated fields with one value are accepted (RFC 9110 §8.6), different values are a
+        // smuggling shape.
         const v = h[i + 1].trim();
-        if (!/^\d{1,15}$/.test(v) || (contentLength >= 0 && Number(v) !== contentLength)) return this.#fail('BAD_REQUEST');
+        if (!/^\d{1,15}$/.test(v) || (contentLength >= 0 && Number(v) !== contentLength)) return this.#fail('BAD_REQUEST', true);
         contentLength = Number(v);
       } else if (name === 'transfer-encoding') {
-        chunked = true;
+        te = te === null ? h[i + 1] : `${te},${h[i + 1]}`;
+      } else if (name === 'host' && ++hosts > 1) {
+        // Two Host fields: routing read the first, a server behind may read the last
+        // (RFC 9112 §3.2: MUST answer 400).
+        return this.#fail('BAD_REQUEST', true);
       }
+    }
+    let chunked = false;
+    if (te !== null) {
+      const error = contentLength >= 0 ? 'BAD_REQUEST' : transferCodingError(te);
+      if (error !== null) return this.#fail(error, true);
+      chunked = true;
     }
     if (contentLength > this.#route.maxRequestBodyBytes) return this.#fail('BODY_TOO_LARGE');
     this.#bodyMode = chunked ? 'chunked' : contentLength > 0 ? 'length' : 'none';
@@ -674,11 +693,12 @@ class RequestContext implements ResponseHandler {
 
   // ---- endings --------------------------------------------------------------------------
 
-  #fail(code: ErrorCode): void {
+  /** Answer with the code's problem body; `close` ends the connection after it (bad framing). */
+  #fail(code: ErrorCode, close = false): void {
     this.#releaseDestination();
     if (!this.#aborted && !this.#done) {
       this.#done = true;
-      respondProblem(this.#res, code, this.#method, undefined, undefined, this.#p.draining);
+      respondProblem(this.#res, code, this.#method, undefined, undefined, close || this.#p.draining);
     }
     this.#finish(ERRORS[code].status, code);
   }

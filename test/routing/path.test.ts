@@ -35,6 +35,19 @@ describe('normalizePath', () => {
     expect(normalizePath(raw)).toBeNull();
   });
 
+  // RFC 3986 never allows these in a request-target; a server behind the gateway could read
+  // them differently from the route table (a stripped fragment, a backslash separator, a path
+  // ended at NUL), so they are refused rather than routed.
+  it.each(['/admin#x', '/a/#', '/api\\..\\admin', '/a\\b', '/a b', '/a\tb', '/a\x00', '/a\x1fb', '/a\x7f', '/caf\u00e9', '/\u2028', '/admin%00', '/a%00b'])(
+    'normalizePath_returnsNull_forAByteNoRequestTargetHolds_%j', (raw) => {
+      expect(normalizePath(raw)).toBeNull();
+    },
+  );
+
+  it.each(['/a{b}', '/a|b^c', '/a;x=1', "/a!$&'()*+,=:@-._~", '/%01', '/%7F'])('normalizePath_keeps_otherBytesAndEscapes_%j', (raw) => {
+    expect(normalizePath(raw)).toBe(raw);
+  });
+
   it.each(['', 'a/b', '*', 'http://x/'])('normalizePath_returnsNull_whenPathDoesNotStartWithSlash_%s', (raw) => {
     expect(normalizePath(raw)).toBeNull();
   });

@@ -1,5 +1,6 @@
 /** Real upstream HTTP servers on loopback for integration tests. */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { connect, createServer as createNetServer, type Socket } from 'node:net';
 
 export interface Upstream {
   readonly port: number;
@@ -44,4 +45,46 @@ export function echo(req: IncomingMessage, res: ServerResponse, body: Buffer): v
   const addr = req.socket.localPort;
   res.setHeader('content-type', 'application/json');
   res.end(JSON.stringify({ port: addr, method: req.method, url: req.url, headers: req.headers, bodyBytes: body.length }));
+}
+
+/**
+ * A byte recorder in front of an upstream: a TCP relay whose address goes into the gateway's
+ * configuration, so a test sees exactly the bytes the gateway wrote on each upstream
+ * connection (the upstream's own parser would hide a second request or a doubled header).
+ */
+export interface ByteTap {
+  readonly port: number;
+  /** Bytes received from the gateway, one latin1 string per connection, in accept order. */
+  readonly connections: string[];
+  /** Everything received so far, all connections concatenated. */
+  all(): string;
+  close(): Promise<void>;
+}
+
+export function startByteTap(targetPort: number): Promise<ByteTap> {
+  const connections: string[] = [];
+  const sockets = new Set<Socket>();
+  const server = createNetServer((client) => {
+    const index = connections.push('') - 1;
+    const upstream = connect(targetPort, '127.0.0.1');
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => { client.destroy(); upstream.destroy(); });
+    }
+    client.on('data', (d: Buffer) => { connections[index] += d.toString('latin1'); upstream.write(d); });
+    upstream.pipe(client);
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
+  });
+  return new Promise((resolve) => {
+    server.listen(0, '127.0.0.1', () => {
+      resolve({
+        port: (server.address() as { port: number }).port,
+        connections,
+        all: () => connections.join(''),
+        close: () => new Promise((r) => { for (const s of sockets) s.destroy(); server.close(() => r()); }),
+      });
+    });
+  });
 }
