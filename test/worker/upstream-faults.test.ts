@@ -55,16 +55,17 @@ function summary(name: string, r: LoadReport, extra: Record<string, unknown> = {
 
 describe('upstream faults end to end (two instances × two workers)', () => {
   let good: TestServer & { seen: Seen[] };
-  const dying: Record<'refuse' | 'reset' | 'hang', { server: TestServer & { seen: Seen[] }; mode: 'ok' | 'fail' }> = {} as never;
+  const dying: Record<'refuse' | 'drop' | 'reset' | 'hang', { server: TestServer & { seen: Seen[] }; mode: 'ok' | 'fail' }> = {} as never;
   let garbage: TestServer & { seen: Seen[] };
   const gateways: GatewayProcess[] = [];
 
   beforeAll(async () => {
     good = await scriptedUpstream((s) => s.write(okResponse('good'), 'latin1'));
-    for (const kind of ['refuse', 'reset', 'hang'] as const) {
+    for (const kind of ['refuse', 'drop', 'reset', 'hang'] as const) {
       const entry = { mode: 'ok' as 'ok' | 'fail', server: null as unknown as TestServer & { seen: Seen[] } };
       entry.server = await scriptedUpstream((s) => {
         if (entry.mode === 'ok') return void s.write(okResponse('bad'), 'latin1');
+        if (kind === 'drop') return void s.resetAndDestroy(); // reads the request, resets: no byte of an answer
         if (kind === 'reset') {
           // Head and a quarter of the body, then a TCP reset.
           s.write(okResponse('bad').slice(0, -BODY_BYTES * 3 / 4), 'latin1', () => s.resetAndDestroy());
@@ -84,12 +85,13 @@ describe('upstream faults end to end (two instances × two workers)', () => {
     const config = {
       routes: [
         { id: 'refuse', cluster: 'refuse', match: { path: '/refuse/{**rest}' } },
+        { id: 'drop', cluster: 'drop', match: { path: '/drop/{**rest}' } },
         { id: 'reset', cluster: 'reset', match: { path: '/reset/{**rest}' } },
         { id: 'hang', cluster: 'hang', match: { path: '/hang/{**rest}' }, timeoutMs: 400 },
         { id: 'garbage', cluster: 'garbage', match: { path: '/garbage/{**rest}' }, transforms: [{ pathRemovePrefix: '/garbage' }] },
       ],
       clusters: [
-        pair('refuse', dying.refuse.server.port), pair('reset', dying.reset.server.port), pair('hang', dying.hang.server.port),
+        pair('refuse', dying.refuse.server.port), pair('drop', dying.drop.server.port), pair('reset', dying.reset.server.port), pair('hang', dying.hang.server.port),
         { id: 'garbage', destinations: [{ id: 'garbage', address: `http://127.0.0.1:${garbage.port}` }] },
       ],
     };
@@ -120,6 +122,15 @@ describe('upstream faults end to end (two instances × two workers)', () => {
     summary('refused', report, { ejectedAfterMs });
     expect(server.seen.length).toBeGreaterThan(10);
     expect(report.ok).toBeGreaterThan(100);
+    expect(report.failures).toEqual([]);
+  }, 30_000);
+
+  it('destinationResettingBeforeAnswering_midTraffic_idempotentGetsAreRetriedElsewhere_andItIsEjected_withZeroFailures', async () => {
+    const drop = dying.drop;
+    let seenAtFault = 0;
+    const { report, ejectedAfterMs } = await underTraffic('/drop/x', () => { drop.mode = 'fail'; seenAtFault = drop.server.seen.length; }, 'drop-dying');
+    summary('reset before answering', report, { ejectedAfterMs, droppedRequests: drop.server.seen.length - seenAtFault });
+    expect(drop.server.seen.length - seenAtFault).toBeGreaterThan(0);
     expect(report.failures).toEqual([]);
   }, 30_000);
 
