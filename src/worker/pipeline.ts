@@ -18,7 +18,8 @@
  *
  * A failure is a value (an ErrorCode) turned into a problem+json response; nothing here throws
  * for a bad request or a bad upstream. Failures before the response started may be retried on
- * another destination (idempotent methods, no request body, nothing received).
+ * another destination (the cluster's retry methods, no request body, nothing received); a
+ * failure the upstream may have seen (head timeout, reset) only for idempotent methods.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { AuthOutcome } from '../auth/types.js';
@@ -526,7 +527,6 @@ class RequestContext implements ResponseHandler {
 
   onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean): void {
     this.#upstreamSeconds = (performance.now() - this.#upstreamSent) / 1000;
-    this.#p.upstreamOutcome(this.#cluster!, this.#destination!, false);
     if (this.#trace !== null) this.#trace.endUpstream(statusCode, null);
     if (this.#aborted) return;
     this.#status = statusCode;
@@ -645,6 +645,10 @@ class RequestContext implements ResponseHandler {
   }
 
   onEnd(_trailers: string[] | null): void {
+    // Success for outlier detection is a complete exchange, not a response head: a destination
+    // that always resets mid-body would otherwise end its own failure streak on every request
+    // and never be ejected.
+    this.#p.upstreamOutcome(this.#cluster!, this.#destination!, false);
     this.#releaseDestination();
     this.#exchange = null;
     if (this.#aborted) return this.#finish(this.#status);
@@ -685,7 +689,8 @@ class RequestContext implements ResponseHandler {
       return this.#finish(502, error.code);
     }
     const cluster = this.#cluster!;
-    if (error.retryable && this.#bodyMode === 'none' && this.#attempt < cluster.attempts && cluster.retryMethods.has(this.#method)) {
+    if (this.#bodyMode === 'none' && this.#attempt < cluster.attempts && cluster.retryMethods.has(this.#method)
+      && (error.retryable || (mayHaveBeenSeen(error.code) && cluster.destinations.length > 1 && cluster.retryIdempotent.has(this.#method)))) {
       return this.#send();
     }
     this.#fail(error.code);
@@ -736,6 +741,16 @@ class RequestContext implements ResponseHandler {
       });
     }
   }
+}
+
+/**
+ * Failures before any response byte where the upstream may have received (and acted on) the
+ * request: a hung destination and a connection reset without an answer. Like nginx's default
+ * `proxy_next_upstream error timeout`, an idempotent request is retried on another
+ * destination; a protocol error (the upstream did answer, wrongly) is not retried.
+ */
+function mayHaveBeenSeen(code: ErrorCode): boolean {
+  return code === 'UPSTREAM_HEAD_TIMEOUT' || code === 'UPSTREAM_RESET';
 }
 
 /** The first value of a lower-case header name in a flat [name, value, ...] list. */

@@ -26,7 +26,8 @@ export interface DestinationEntry {
   row: DestinationRow;
 }
 
-const DEFAULT_RETRY_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
+/** The idempotent methods of RFC 9110 §9.2.2: the default retry methods. */
+const IDEMPOTENT_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
 
 export interface ClusterEntry {
   readonly id: string;
@@ -39,6 +40,12 @@ export interface ClusterEntry {
   failOpen: boolean;
   attempts: number;
   retryMethods: ReadonlySet<string>;
+  /**
+   * The retry methods that are idempotent: only these are retried after a failure the
+   * upstream may have seen (no response head in time, or the connection reset before any
+   * response byte), and only when the cluster has another destination to try.
+   */
+  retryIdempotent: ReadonlySet<string>;
   outlier: OutlierSettings;
   /** False once the cluster is deleted (a route still holding it then finds no destination). */
   live: boolean;
@@ -153,13 +160,14 @@ export class WorkerState {
     let entry = this.#clustersById.get(id);
     if (entry && entry.slot !== slot) this.#clustersBySlot.delete(entry.slot);
     const attempts = row.config.retry?.attempts ?? 2;
-    const retryMethods = new Set<string>(row.config.retry?.methods ?? DEFAULT_RETRY_METHODS);
+    const retryMethods = new Set<string>(row.config.retry?.methods ?? IDEMPOTENT_METHODS);
+    const retryIdempotent = new Set<string>(IDEMPOTENT_METHODS.filter((m) => retryMethods.has(m)));
     const outlier: OutlierSettings = { ...OUTLIER_DEFAULTS, ...row.config.outlierDetection };
     if (!entry) {
       entry = {
         id, slot, config: row.config, policy: policyByIndex(row.policy),
         members: { clusterSlot: slot, slots: new Int32Array(0), weightedOrder: null },
-        destinations: [], failOpen: row.config.whenAllDown === 'fail-open', attempts, retryMethods, outlier, live: true,
+        destinations: [], failOpen: row.config.whenAllDown === 'fail-open', attempts, retryMethods, retryIdempotent, outlier, live: true,
       };
       this.#clustersById.set(id, entry);
     } else {
@@ -169,6 +177,7 @@ export class WorkerState {
       entry.failOpen = row.config.whenAllDown === 'fail-open';
       entry.attempts = attempts;
       entry.retryMethods = retryMethods;
+      entry.retryIdempotent = retryIdempotent;
       entry.outlier = outlier;
       entry.live = true;
     }

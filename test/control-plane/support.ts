@@ -4,7 +4,7 @@
  * a traffic loop that counts every failed request.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,8 +20,11 @@ export interface RedisServer {
   readonly url: string;
   /** SIGKILL (no shutdown, no save) and wait for the exit. */
   kill(): Promise<void>;
-  /** Start again on the same port (and directory). */
-  restart(): Promise<void>;
+  /**
+   * Start again on the same port (and directory). `empty`: with its data files removed first,
+   * as a replaced or wiped Redis comes back (a writer then starts a new epoch).
+   */
+  restart(opts?: { empty?: boolean }): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -65,8 +68,12 @@ export async function startRedis(opts: { persistent?: boolean } = {}): Promise<R
     child.kill(signal);
     await done;
   };
+  const restart = (opts: { empty?: boolean } = {}): Promise<void> => {
+    if (opts.empty) for (const f of readdirSync(dir)) rmSync(join(dir, f), { recursive: true, force: true });
+    return launch();
+  };
   await launch();
-  return { port, url: `redis://127.0.0.1:${port}`, kill: () => exit('SIGKILL'), restart: launch, stop: () => exit('SIGKILL') };
+  return { port, url: `redis://127.0.0.1:${port}`, kill: () => exit('SIGKILL'), restart, stop: () => exit('SIGKILL') };
 }
 
 export function sleep(ms: number): Promise<void> {

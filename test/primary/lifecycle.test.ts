@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simpleConfig, startGateway, type GatewayProcess } from '../support/gateway.js';
+import { startLoad } from '../support/load.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 /** GET over a fresh connection (so requests spread over the workers), resolving the status or 'error'. */
@@ -77,6 +78,7 @@ describe('instance lifecycle', () => {
     expect(outcomes.length).toBeGreaterThan(50);
     // Fresh connections only: a failure can only be a request in flight on the crashing
     // worker (at most one per loop), never a refused or reset connection afterwards.
+    console.log(`[lifecycle] worker crash (2 workers, 4 loops): ${JSON.stringify({ sent: outcomes.length, failed: failed.length })}`);
     expect(failed.length).toBeLessThanOrEqual(4);
     const status = await get(`${gw.url}/readyz`);
     expect(status.status).toBe(200);
@@ -96,6 +98,28 @@ describe('instance lifecycle', () => {
     expect(await gw.exited).toBe(0);
     // Stopped accepting: nothing listens any more.
     expect((await get(`${gw.url}/after`)).status).toBe('error');
+  });
+
+  it('sigterm_underSustainedKeepAliveLoad_failsNoAcceptedRequest_andExitsZeroWithinTheDrainTimeout', async () => {
+    const up = await upstream('ok', 20);
+    const drainTimeoutMs = 5_000;
+    const gw = await gateway(simpleConfig([up.port]), { GATEWAY_DRAIN_TIMEOUT_MS: String(drainTimeoutMs) });
+    // Twelve keep-alive clients, each with a request in flight most of the time.
+    const load = startLoad([`${gw.url}/x`], { concurrency: 12, check: (b) => (b.toString() === 'ok' ? null : b.toString()) });
+    await sleep(1_000);
+    const signalled = Date.now();
+    gw.child.kill('SIGTERM');
+    const code = await gw.exited;
+    const exitedAfterMs = Date.now() - signalled;
+    await sleep(300);
+    const report = await load.stop();
+    console.log(`[lifecycle] SIGTERM under load: ${JSON.stringify({ sent: report.sent, ok: report.ok, refusedAfterSignal: report.refused, failed: report.failures.length, exitedAfterMs, failures: report.failures.slice(0, 5) })}`);
+    expect(code).toBe(0);
+    expect(exitedAfterMs).toBeLessThan(drainTimeoutMs);
+    expect(report.ok).toBeGreaterThan(100);
+    // Refused connections after the signal are not failures; a reset, a cut or a 5xx of a
+    // request sent on an open connection is.
+    expect(report.failures).toEqual([]);
   });
 
   it('sigterm_withAStuckRequest_exitsZero_afterTheDrainTimeout', async () => {
