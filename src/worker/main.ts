@@ -177,6 +177,8 @@ function closeUws(): void {
   (app as unknown as { close(): void }).close();
 }
 
+/** How long a draining worker waits without a new request before closing its connections. */
+const DRAIN_QUIET_MS = 200;
 let draining = false;
 function drain(deadlineMs: number): void {
   if (draining) return;
@@ -190,7 +192,11 @@ function drain(deadlineMs: number): void {
   pipeline.draining = true;
   const until = Date.now() + deadlineMs;
   const check = (): void => {
-    if (pipeline.inFlight > 0 && Date.now() < until) {
+    // Close once nothing is in flight AND no request has started for DRAIN_QUIET_MS: a client
+    // whose request is on its way over an idle keep-alive connection gets it served (with
+    // Connection: close) instead of a reset. The deadline bounds both waits.
+    const quiet = performance.now() - pipeline.lastRequestAt >= DRAIN_QUIET_MS;
+    if ((pipeline.inFlight > 0 || !quiet) && Date.now() < until) {
       setTimeout(check, 10);
       return;
     }

@@ -88,6 +88,8 @@ export class Pipeline {
   #inFlight = 0;
   /** While draining, responses close their connection so clients move to another worker. */
   draining = false;
+  /** performance.now() when the last request arrived (a draining worker waits for a quiet spell). */
+  lastRequestAt = 0;
 
   constructor(state: WorkerState, pick: PickContext, options: PipelineOptions) {
     this.#state = state;
@@ -139,6 +141,7 @@ export class Pipeline {
 
   handle(res: HttpResponse, req: HttpRequest): void {
     const started = performance.now();
+    this.lastRequestAt = started;
     const method = req.getCaseSensitiveMethod();
     const rawPath = req.getUrl();
     const query = req.getQuery();

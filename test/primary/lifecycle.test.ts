@@ -1,5 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { simpleConfig, startGateway, type GatewayProcess } from '../support/gateway.js';
 import { startLoad } from '../support/load.js';
@@ -120,6 +121,36 @@ describe('instance lifecycle', () => {
     // Refused connections after the signal are not failures; a reset, a cut or a 5xx of a
     // request sent on an open connection is.
     expect(report.failures).toEqual([]);
+  });
+
+  it('sigterm_thenARequestOnAnIdleKeepAliveConnection_isServedWithConnectionClose_notReset', async () => {
+    const up = await upstream('ok');
+    const gw = await gateway(simpleConfig([up.port]), { GATEWAY_DRAIN_TIMEOUT_MS: '5000' }, 1);
+    const socket = connect(gw.port, '127.0.0.1');
+    let received = '';
+    socket.setEncoding('latin1');
+    socket.on('data', (d: string) => { received += d; });
+    const closed = new Promise<string>((resolve) => {
+      socket.on('close', () => resolve('close'));
+      socket.on('error', (e) => resolve(`error ${e.message}`));
+    });
+    const waitFor = async (pred: () => boolean) => {
+      for (let i = 0; i < 200 && !pred(); i++) await sleep(10);
+    };
+    socket.write('GET /one HTTP/1.1\r\nHost: t\r\n\r\n');
+    await waitFor(() => received.includes('\r\n\r\nok'));
+    expect(received.startsWith('HTTP/1.1 200')).toBe(true);
+    // Nothing in flight now. The connection is idle and kept alive when the signal comes;
+    // the client's next request is already on its way.
+    received = '';
+    gw.child.kill('SIGTERM');
+    await sleep(60);
+    socket.write('GET /two HTTP/1.1\r\nHost: t\r\n\r\n');
+    expect(await closed).toBe('close');
+    expect(received).toMatch(/^HTTP\/1\.1 200 /);
+    expect(received.toLowerCase()).toContain('connection: close');
+    expect(received.endsWith('\r\n\r\nok')).toBe(true);
+    expect(await gw.exited).toBe(0);
   });
 
   it('sigterm_withAStuckRequest_exitsZero_afterTheDrainTimeout', async () => {
