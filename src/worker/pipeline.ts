@@ -80,8 +80,11 @@ const NON_LATIN1 = /[^\x00-\xff]/;
  */
 const BODY_SWEEP_MAX_MS = 1000;
 
-/** Sent with WORKER_OVERLOADED: the next request will likely land on another worker. */
-const WORKER_RETRY_AFTER: readonly string[] = ['retry-after', '1'];
+/**
+ * Sent with WORKER_OVERLOADED (the next request will likely land on another worker), and with
+ * UPSTREAM_OVERLOADED when the cluster's limits were removed while the request waited.
+ */
+const RETRY_AFTER_1S: readonly string[] = ['retry-after', '1'];
 /** An admission that found every usable destination of the cluster at its limit. */
 const AT_LIMIT = Symbol('at-limit');
 
@@ -163,7 +166,7 @@ export class Pipeline {
     const method = req.getCaseSensitiveMethod();
     // No connection-accept hook exists in this uWS build; requests in flight are what a
     // worker can bound. The connection is closed so the client reconnects, likely elsewhere.
-    if (this.#inFlight >= this.#maxInFlight) return this.#reject(res, 'WORKER_OVERLOADED', method, started, WORKER_RETRY_AFTER, undefined, true);
+    if (this.#inFlight >= this.#maxInFlight) return this.#reject(res, 'WORKER_OVERLOADED', method, started, RETRY_AFTER_1S, undefined, true);
     const rawPath = req.getUrl();
     const query = req.getQuery();
     const limits = this.#limits;
@@ -536,7 +539,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   }
 
   #overloaded(): void {
-    this.#fail('UPSTREAM_OVERLOADED', this.#cluster!.limits?.retryAfter);
+    this.#fail('UPSTREAM_OVERLOADED', this.#cluster!.limits?.retryAfter ?? RETRY_AFTER_1S);
   }
 
   /** Phase 5: the destination's in-flight count is taken; send the request. */
