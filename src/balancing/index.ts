@@ -28,3 +28,4 @@ export function policyByIndex(index: number): BalancingPolicy {
 export type { BalancingPolicy, ClusterMembers, PickContext } from './policy.js';
 export { acquire, release, isAvailable } from './policy.js';
 export { smoothWeightedOrder } from './weighted-round-robin.js';
+export { admitFrom, tryAcquire } from './admission.js';

@@ -38,6 +38,12 @@ export interface Settings {
   readonly upstreamConnectTimeoutMs: number;
   readonly upstreamBodyTimeoutMs: number;
   readonly maxResponseHeadBytes: number;
+  readonly maxUrlBytes: number;
+  readonly maxHeaderCount: number;
+  readonly maxHeaderBytes: number;
+  readonly requestBodyTimeoutMs: number;
+  /** 0 = no limit. */
+  readonly maxRequestsPerWorker: number;
   /** '' = no Redis: the configuration comes from GATEWAY_CONFIG. */
   readonly redisUrl: string;
   readonly redisPrefix: string;
@@ -57,7 +63,17 @@ export interface Settings {
 /** What a worker thread needs of the settings (passed in workerData). */
 export type WorkerSettings = Pick<Settings,
   'port' | 'host' | 'logLevel' | 'accessLog' | 'upstreamMaxIdle' | 'upstreamIdleTimeoutMs' |
-  'upstreamConnectTimeoutMs' | 'upstreamBodyTimeoutMs' | 'maxResponseHeadBytes' | 'faultInjection'>;
+  'upstreamConnectTimeoutMs' | 'upstreamBodyTimeoutMs' | 'maxResponseHeadBytes' | 'faultInjection' |
+  'maxUrlBytes' | 'maxHeaderCount' | 'maxHeaderBytes' | 'requestBodyTimeoutMs' | 'maxRequestsPerWorker'>;
+
+/**
+ * Ceilings of the request limits, set by what this uWS build (20.30) does on its own (measured;
+ * docs/architecture.md, "uWS 20.30 behaviours"): a request head that arrives in more than one
+ * read may be at most 4 KiB (larger: the connection is closed without an answer), and a head
+ * with more than 48 header lines is never answered. A larger setting could not be honoured.
+ */
+export const UWS_HEAD_BUFFER_BYTES = 4096;
+export const UWS_MAX_HEADERS = 48;
 
 interface SettingSpec<K extends keyof Settings> {
   readonly env: string;
@@ -126,6 +142,16 @@ export const SETTINGS = [
   spec({ env: 'GATEWAY_UPSTREAM_CONNECT_TIMEOUT_MS', key: 'upstreamConnectTimeoutMs', help: 'Upstream connect timeout', default: () => 5_000, parse: integer(1, 600_000) }),
   spec({ env: 'GATEWAY_UPSTREAM_BODY_TIMEOUT_MS', key: 'upstreamBodyTimeoutMs', help: 'Longest pause between two reads of an upstream response body (0 = none)', default: () => 60_000, parse: integer(0, 3_600_000) }),
   spec({ env: 'GATEWAY_MAX_RESPONSE_HEAD_BYTES', key: 'maxResponseHeadBytes', help: 'Largest upstream response head accepted (else 502)', default: () => 65_536, parse: integer(1024, 1_048_576) }),
+  spec({ env: 'GATEWAY_MAX_URL_BYTES', key: 'maxUrlBytes', help: `Longest request URL (path and query) accepted, else 414 URL_TOO_LONG; at most ${UWS_HEAD_BUFFER_BYTES} (uWS's head buffer)`,
+    default: () => UWS_HEAD_BUFFER_BYTES, parse: integer(64, UWS_HEAD_BUFFER_BYTES) }),
+  spec({ env: 'GATEWAY_MAX_HEADER_COUNT', key: 'maxHeaderCount', help: `Most request header lines accepted, else 431 HEADERS_TOO_LARGE; at most ${UWS_MAX_HEADERS} (uWS never answers a head with more)`,
+    default: () => UWS_MAX_HEADERS, parse: integer(1, UWS_MAX_HEADERS) }),
+  spec({ env: 'GATEWAY_MAX_HEADER_BYTES', key: 'maxHeaderBytes', help: `Most request header bytes accepted (each line: name, value and 4), else 431 HEADERS_TOO_LARGE; at most ${UWS_HEAD_BUFFER_BYTES} (uWS's head buffer)`,
+    default: () => UWS_HEAD_BUFFER_BYTES, parse: integer(256, UWS_HEAD_BUFFER_BYTES) }),
+  spec({ env: 'GATEWAY_REQUEST_BODY_TIMEOUT_MS', key: 'requestBodyTimeoutMs', help: 'Longest pause of a client sending its request body: then 408 BODY_TIMEOUT, the connection is closed and the upstream exchange aborted',
+    default: () => 10_000, parse: integer(100, 3_600_000) }),
+  spec({ env: 'GATEWAY_MAX_REQUESTS_PER_WORKER', key: 'maxRequestsPerWorker', help: 'Requests in flight per worker thread; beyond it 503 WORKER_OVERLOADED with Retry-After, connection closed (0 = no limit)',
+    default: () => 0, defaultText: '0 (no limit)', parse: integer(0, 10_000_000) }),
   spec({ env: 'REDIS_URL', key: 'redisUrl', help: 'Configuration and health from Redis (redis://, rediss://, redis+sentinel://h1,h2/master, redis+cluster://h1,h2) instead of GATEWAY_CONFIG',
     default: () => '', defaultText: 'none (file configuration)', parse: (raw) => {
       const parsed = parseRedisUrl(raw);
@@ -173,6 +199,8 @@ export function workerSettings(s: Settings): WorkerSettings {
     upstreamMaxIdle: s.upstreamMaxIdle, upstreamIdleTimeoutMs: s.upstreamIdleTimeoutMs,
     upstreamConnectTimeoutMs: s.upstreamConnectTimeoutMs, upstreamBodyTimeoutMs: s.upstreamBodyTimeoutMs,
     maxResponseHeadBytes: s.maxResponseHeadBytes, faultInjection: s.faultInjection,
+    maxUrlBytes: s.maxUrlBytes, maxHeaderCount: s.maxHeaderCount, maxHeaderBytes: s.maxHeaderBytes,
+    requestBodyTimeoutMs: s.requestBodyTimeoutMs, maxRequestsPerWorker: s.maxRequestsPerWorker,
   };
 }
 

@@ -32,6 +32,10 @@ export const LIMITS = {
   outlierConsecutiveFailures: { minimum: 0, maximum: 1_000 },
   outlierEjectionSeconds: { minimum: 1, maximum: 3_600 },
   outlierMaxEjectedPercent: { minimum: 0, maximum: 100 },
+  maxConcurrentPerDestination: { minimum: 1, maximum: 1_000_000 },
+  maxQueuedPerWorker: { minimum: 0, maximum: 100_000 },
+  queueTimeoutMs: { minimum: 1, maximum: 600_000 },
+  retryAfterSeconds: { minimum: 0, maximum: 3_600 },
   clockToleranceSeconds: { minimum: 0, maximum: 600 },
   maxTokenBytes: { minimum: 256, maximum: 65_536 },
   jwksIntervalSeconds: { minimum: 1, maximum: 86_400 },
@@ -233,6 +237,23 @@ export const OutlierDetectionSchema = Type.Object(
   closed,
 );
 
+export const ClusterLimitsSchema = Type.Object(
+  {
+    maxConcurrentPerDestination: Integer(LIMITS.maxConcurrentPerDestination,
+      'Requests in flight to one destination at once, counted across every worker of the instance. A request that finds every usable destination at this limit waits in its worker\'s queue.'),
+    maxQueuedPerWorker: Type.Optional(
+      Integer(LIMITS.maxQueuedPerWorker, 'Requests that may wait for a free slot, per worker thread, first in first out. Beyond it: 503 UPSTREAM_OVERLOADED at once. Default 100; 0 = no queue.'),
+    ),
+    queueTimeoutMs: Type.Optional(
+      Integer(LIMITS.queueTimeoutMs, 'Longest wait in the queue before 503 UPSTREAM_OVERLOADED. Default 1000.'),
+    ),
+    retryAfterSeconds: Type.Optional(
+      Integer(LIMITS.retryAfterSeconds, 'The Retry-After header of an UPSTREAM_OVERLOADED answer. Default 1.'),
+    ),
+  },
+  closed,
+);
+
 export const ClusterSchema = Type.Object(
   {
     id: Id('Unique cluster id.'),
@@ -247,6 +268,7 @@ export const ClusterSchema = Type.Object(
     ),
     retry: Type.Optional(RetrySchema),
     outlierDetection: Type.Optional(OutlierDetectionSchema),
+    limits: Type.Optional(ClusterLimitsSchema),
   },
   closed,
 );

@@ -109,6 +109,21 @@ export interface OutlierDetectionConfig {
   readonly maxEjectedPercent?: number;
 }
 
+/**
+ * Overload protection: a per-destination concurrency limit shared by every worker of the
+ * instance, with a bounded wait queue in each worker. Absent = no limit.
+ */
+export interface ClusterLimitsConfig {
+  /** Requests in flight to one destination at once, instance-wide. */
+  readonly maxConcurrentPerDestination: number;
+  /** Requests waiting for a slot, per worker; default 100, 0 = none (503 at once). */
+  readonly maxQueuedPerWorker?: number;
+  /** Longest wait in the queue; default 1000 ms. */
+  readonly queueTimeoutMs?: number;
+  /** Retry-After of the 503; default 1. */
+  readonly retryAfterSeconds?: number;
+}
+
 export interface ClusterConfig {
   readonly id: string;
   readonly loadBalancing?: LoadBalancingPolicyName;
@@ -123,6 +138,7 @@ export interface ClusterConfig {
     readonly methods?: readonly HttpMethod[];
   };
   readonly outlierDetection?: OutlierDetectionConfig;
+  readonly limits?: ClusterLimitsConfig;
 }
 
 /**

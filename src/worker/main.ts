@@ -63,7 +63,14 @@ const pipeline = new Pipeline(state, {
   random: Math.random,
   nowSeconds: () => Math.floor(Date.now() / 1000),
 }, {
-  bodyIdleTimeoutMs: settings.upstreamBodyTimeoutMs,
+  upstreamBodyIdleTimeoutMs: settings.upstreamBodyTimeoutMs,
+  requestLimits: {
+    maxUrlBytes: settings.maxUrlBytes,
+    maxHeaderCount: settings.maxHeaderCount,
+    maxHeaderBytes: settings.maxHeaderBytes,
+    bodyTimeoutMs: settings.requestBodyTimeoutMs,
+    maxRequestsPerWorker: settings.maxRequestsPerWorker,
+  },
   onAccess: settings.accessLog ? (entry) => log.info({ access: entry }, 'request') : null,
   metrics: data.metrics ? new Float64Array(data.metrics) : null,
   maxRoutes: data.maxRoutes,

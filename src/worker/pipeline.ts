@@ -1,14 +1,18 @@
 /**
  * The request pipeline of a worker: the hot path. Phases, in order:
  *
- *   1. read    copy what is needed from uWS's stack-allocated request, synchronously
+ *   1. read    copy what is needed from uWS's stack-allocated request, synchronously; the
+ *              worker's in-flight limit and the request limits   (503 WORKER_OVERLOADED, 414 URL_TOO_LONG,
+ *                                                                  431 HEADERS_TOO_LARGE)
  *   2. route   normalise the path, match a route                    (404 ROUTE_NOT_FOUND, 400 BAD_PATH)
  *   2a. limit  the route's rate limit: one token from the client key's
  *              bucket in shared memory (one CAS)                     (429 RATE_LIMITED)
  *   3. check   framing and body limit                                (400 BAD_REQUEST, 413 BODY_TOO_LARGE)
  *   3a. auth   the route's auth policy, sync when cached             (401 AUTH_*, 403 AUTH_FORBIDDEN)
- *   4. pick    a destination of the route's cluster (shared atomics) (503 NO_DESTINATION)
- *   5. send    build the upstream head once, stream the body with backpressure
+ *   4. pick    a destination of the route's cluster (shared atomics) (503 NO_DESTINATION); under the
+ *              cluster's concurrency limit, else wait in its queue   (503 UPSTREAM_OVERLOADED)
+ *   5. send    build the upstream head once, stream the body with backpressure; a client that
+ *              stops sending its body is cut                         (408 BODY_TIMEOUT)
  *   6. relay   the response head and body back, with backpressure    (502/504 UPSTREAM_*)
  *   7. finish  release the in-flight count exactly once, access log
  *
@@ -23,7 +27,7 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { AuthOutcome } from '../auth/types.js';
-import { acquire, release, type PickContext } from '../balancing/index.js';
+import { acquire, admitFrom, release, type PickContext } from '../balancing/index.js';
 import { recordFailure, recordSuccess } from '../balancing/outlier.js';
 import { ERRORS, problemBody, type ErrorCode } from '../errors.js';
 import type { Exchange, ForwardError, RequestBodyMode, ResponseHandler } from '../forwarder/types.js';
@@ -37,11 +41,25 @@ import { hasForbiddenTargetByte, normalizePath } from '../routing/path.js';
 import type { CompiledRateLimit, CompiledRoute } from '../transforms/compile.js';
 import { connectionListed, lowerName, skipResponseHeader } from '../transforms/headers.js';
 import { buildRequestHead } from '../transforms/request-head.js';
+import type { AdmissionQueue, QueuedRequest } from './admission-queue.js';
 import { transferCodingError } from './framing.js';
 import type { ClusterEntry, DestinationEntry, WorkerState } from './state.js';
 
+/** Limits on what a client may send (settings; see cli/settings.ts for their ceilings). */
+export interface RequestLimits {
+  readonly maxUrlBytes: number;
+  readonly maxHeaderCount: number;
+  readonly maxHeaderBytes: number;
+  /** Longest pause while a client sends its request body (408 BODY_TIMEOUT). */
+  readonly bodyTimeoutMs: number;
+  /** Requests in flight per worker (503 WORKER_OVERLOADED); 0 = no limit. */
+  readonly maxRequestsPerWorker: number;
+}
+
 export interface PipelineOptions {
-  readonly bodyIdleTimeoutMs: number;
+  /** Longest pause between two reads of an upstream response body (the forwarder's). */
+  readonly upstreamBodyIdleTimeoutMs: number;
+  readonly requestLimits: RequestLimits;
   readonly onAccess: ((entry: AccessEntry) => void) | null;
   /** This worker's metrics block (see shm/metrics-layout.ts), or null when metrics are off. */
   readonly metrics: Float64Array | null;
@@ -67,16 +85,32 @@ export interface AccessEntry {
 const PROBLEM_HEADERS = 'application/problem+json';
 /** Request bodies up to this size (with a Content-Length) are sent with the head in one write. */
 const HOLD_BODY_BYTES = 64 * 1024;
+/**
+ * The body sweep runs at least this often: besides finding idle bodies it re-arms uWS's own
+ * timer, which body bytes do not (measured: a steady upload is cut ~10 s after its head).
+ */
+const BODY_SWEEP_MAX_MS = 1000;
+
+/**
+ * Sent with WORKER_OVERLOADED (the next request will likely land on another worker), and with
+ * UPSTREAM_OVERLOADED when the cluster's limits were removed while the request waited.
+ */
+const RETRY_AFTER_1S: readonly string[] = ['retry-after', '1'];
+/** An admission that found every usable destination of the cluster at its limit. */
+const AT_LIMIT = Symbol('at-limit');
 
 // Scratch state for the synchronous phase 1: uWS calls back into these without a closure.
 let currentReq: HttpRequest | null = null;
 let scratch: string[] = [];
+/** Header bytes of the request being read: name, value and 4 for `: ` and CRLF, per line. */
+let scratchBytes = 0;
 function headerOf(lowerName: string): string | undefined {
   const v = currentReq!.getHeader(lowerName);
   return v === '' ? undefined : v;
 }
 function collectHeader(name: string, value: string): void {
   scratch.push(name, value);
+  scratchBytes += name.length + value.length + 4;
 }
 
 export class Pipeline {
@@ -85,7 +119,13 @@ export class Pipeline {
   readonly #options: PipelineOptions;
   readonly #metrics: Float64Array | null;
   readonly #key = new KeyHasher();
+  readonly #limits: RequestLimits;
+  /** maxRequestsPerWorker, with 0 (no limit) as Infinity: one comparison per request. */
+  readonly #maxInFlight: number;
   #inFlight = 0;
+  /** Requests whose body is being read, swept for idleness (see #sweepBodies). */
+  readonly #bodies = new Set<RequestContext>();
+  #bodySweep: NodeJS.Timeout | null = null;
   /** While draining, responses close their connection so clients move to another worker. */
   draining = false;
   /** performance.now() when the last request arrived (a draining worker waits for a quiet spell). */
@@ -96,6 +136,8 @@ export class Pipeline {
     this.#pick = pick;
     this.#options = options;
     this.#metrics = options.metrics;
+    this.#limits = options.requestLimits;
+    this.#maxInFlight = options.requestLimits.maxRequestsPerWorker > 0 ? options.requestLimits.maxRequestsPerWorker : Infinity;
   }
 
   /** Requests whose response has not finished (for draining, and the in-flight gauge). */
@@ -131,8 +173,8 @@ export class Pipeline {
    * Answer a request that never reached a route, count it under the unmatched cells, and log
    * it like any other (a scan of unknown paths shows in the access log, as in nginx's).
    */
-  #reject(res: HttpResponse, code: ErrorCode, method: string, path: string, started: number): void {
-    respondProblem(res, code, method, undefined, undefined, this.draining);
+  #reject(res: HttpResponse, code: ErrorCode, method: string, path: string, started: number, extraHeaders?: readonly string[], detail?: string, close = this.draining): void {
+    respondProblem(res, code, method, extraHeaders, detail, close);
     const seconds = (performance.now() - started) / 1000;
     const status = ERRORS[code].status;
     this.record(unmatchedSlot(this.#options.maxRoutes), method, status, code, seconds, -1, 0, 0, false);
@@ -143,8 +185,23 @@ export class Pipeline {
     const started = performance.now();
     this.lastRequestAt = started;
     const method = req.getCaseSensitiveMethod();
+    // No connection-accept hook exists in this uWS build; requests in flight are what a
+    // worker can bound. The connection is closed so the client reconnects, likely elsewhere.
+    if (this.#inFlight >= this.#maxInFlight) return this.#reject(res, 'WORKER_OVERLOADED', method, req.getUrl(), started, RETRY_AFTER_1S, undefined, true);
     const rawPath = req.getUrl();
     const query = req.getQuery();
+    const limits = this.#limits;
+    if (rawPath.length + (query ? query.length + 1 : 0) > limits.maxUrlBytes) return this.#reject(res, 'URL_TOO_LONG', method, rawPath.slice(0, 256), started);
+    scratch = [];
+    scratchBytes = 0;
+    req.forEach(collectHeader);
+    const headers = scratch;
+    if (headers.length > limits.maxHeaderCount * 2) {
+      return this.#reject(res, 'HEADERS_TOO_LARGE', method, rawPath, started, undefined, `more than ${limits.maxHeaderCount} header lines`);
+    }
+    if (scratchBytes > limits.maxHeaderBytes) {
+      return this.#reject(res, 'HEADERS_TOO_LARGE', method, rawPath, started, undefined, `more than ${limits.maxHeaderBytes} bytes of headers`);
+    }
     if (!this.#state.ready) return this.#reject(res, 'NOT_READY', method, rawPath, started);
 
     const path = normalizePath(rawPath);
@@ -155,24 +212,14 @@ export class Pipeline {
 
     currentReq = req;
     const match = this.#state.routes.match(method, host, path, headerOf);
-    if (match === null) {
-      currentReq = null;
-      return this.#reject(res, 'ROUTE_NOT_FOUND', method, path, started);
-    }
+    currentReq = null;
+    if (match === null) return this.#reject(res, 'ROUTE_NOT_FOUND', method, path, started);
     const route = match.payload;
     const limit = route.rateLimit;
     if (limit !== null) {
-      const taken = this.#takeToken(res, req, limit);
-      if (taken < 0) {
-        currentReq = null;
-        return this.#limited(res, route, limit, -taken, method, path, started);
-      }
+      const taken = this.#takeToken(res, headers, limit);
+      if (taken < 0) return this.#limited(res, route, limit, -taken, method, path, started);
     }
-
-    scratch = [];
-    req.forEach(collectHeader);
-    currentReq = null;
-    const headers = scratch;
 
     const tracer = this.#options.tracer;
     let trace: RequestTrace | null = null;
@@ -187,9 +234,9 @@ export class Pipeline {
    * address when the request has no such header (or an empty one), so a client cannot step
    * out of the limit by leaving the header off, and keyless clients do not share one bucket.
    */
-  #takeToken(res: HttpResponse, req: HttpRequest, limit: CompiledRateLimit): number {
+  #takeToken(res: HttpResponse, headers: readonly string[], limit: CompiledRateLimit): number {
     const key = this.#key;
-    const value = limit.header === null ? '' : req.getHeader(limit.header);
+    const value = limit.header === null ? '' : headerValue(headers, limit.header) ?? '';
     if (value !== '') key.start(limit, KEY_HEADER).string(value);
     else key.start(limit, KEY_CLIENT_ADDRESS).bytes(new Uint8Array(res.getRemoteAddress()));
     key.finish();
@@ -209,19 +256,63 @@ export class Pipeline {
     this.#options.onAccess?.({ method, path, route: route.id, destination: null, status: 429, code: 'RATE_LIMITED', durationMs: Math.round(seconds * 1e6) / 1000 });
   }
 
-  /** Phase 4: a destination of the cluster, or null (then the caller answers 503). */
-  pick(cluster: ClusterEntry, exclude: DestinationEntry | null): DestinationEntry | null {
+  /**
+   * Phase 4: a destination of the cluster with its in-flight count taken; null when none is
+   * usable (the caller answers 503 NO_DESTINATION), AT_LIMIT when the cluster has limits and
+   * every usable destination is at them (the request waits in the cluster's queue).
+   */
+  admit(cluster: ClusterEntry, exclude: DestinationEntry | null): DestinationEntry | null | typeof AT_LIMIT {
     const members = cluster.members;
     const n = members.slots.length;
     if (n === 0) return null;
+    let respectHealth = true;
     let idx = cluster.policy.pick(members, this.#pick, true);
     if (idx >= 0 && exclude !== null && cluster.destinations[idx] === exclude && n > 1) {
       // A retry should land elsewhere: one more pick, then the next member in order.
       idx = cluster.policy.pick(members, this.#pick, true);
       if (idx >= 0 && cluster.destinations[idx] === exclude) idx = (idx + 1) % n;
     }
-    if (idx < 0 && cluster.failOpen) idx = cluster.policy.pick(members, this.#pick, false);
-    return idx < 0 ? null : cluster.destinations[idx];
+    if (idx < 0 && cluster.failOpen) {
+      respectHealth = false;
+      idx = cluster.policy.pick(members, this.#pick, false);
+    }
+    if (idx < 0) return null;
+    const limits = cluster.limits;
+    if (limits === null) {
+      acquire(this.#pick.destinations, members.slots[idx]);
+      return cluster.destinations[idx];
+    }
+    // The policy's choice if it is under the limit, else the next one that is.
+    idx = admitFrom(members, this.#pick, idx, limits.maxConcurrentPerDestination, respectHealth);
+    return idx < 0 ? AT_LIMIT : cluster.destinations[idx];
+  }
+
+  /** Watch a request's body for idleness until it is complete or the request ends. */
+  watchBody(ctx: RequestContext): void {
+    this.#bodies.add(ctx);
+    if (this.#bodySweep === null) {
+      const every = Math.min(BODY_SWEEP_MAX_MS, Math.max(10, this.#limits.bodyTimeoutMs / 4));
+      this.#bodySweep = setInterval(() => this.#sweepBodies(), every);
+    }
+  }
+
+  unwatchBody(ctx: RequestContext): void {
+    this.#bodies.delete(ctx);
+  }
+
+  /**
+   * One timer for every body being read, not one per request: each sweep compares a request's
+   * byte count with the previous sweep's (no clock read per chunk). It stops when no body is
+   * being read.
+   */
+  #sweepBodies(): void {
+    const now = performance.now();
+    const timeoutMs = this.#limits.bodyTimeoutMs;
+    for (const ctx of this.#bodies) if (!ctx.sweepBody(now, timeoutMs)) this.#bodies.delete(ctx);
+    if (this.#bodies.size === 0 && this.#bodySweep !== null) {
+      clearInterval(this.#bodySweep);
+      this.#bodySweep = null;
+    }
   }
 
   get state(): WorkerState {
@@ -266,8 +357,8 @@ export function respondProblem(res: HttpResponse, code: ErrorCode, method: strin
 const REASONS: Record<number, string> = {
   200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 206: 'Partial Content',
   301: 'Moved Permanently', 302: 'Found', 303: 'See Other', 304: 'Not Modified', 307: 'Temporary Redirect', 308: 'Permanent Redirect',
-  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 409: 'Conflict',
-  413: 'Content Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
+  400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict',
+  413: 'Content Too Large', 414: 'URI Too Long', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
 const STATUS_LINES = new Map<number, string>();
 function statusLine(status: number, message?: string): string {
@@ -281,7 +372,7 @@ function statusLine(status: number, message?: string): string {
  * One request in flight. It is the forwarder's ResponseHandler, so the upstream path makes no
  * closure per callback; the few uWS callbacks are bound once.
  */
-class RequestContext implements ResponseHandler {
+class RequestContext implements ResponseHandler, QueuedRequest {
   readonly #p: Pipeline;
   readonly #res: HttpResponse;
   readonly #method: string;
@@ -333,6 +424,13 @@ class RequestContext implements ResponseHandler {
    */
   #holdBody = false;
   #headReady = false;
+  /** The body is being read and watched by the pipeline's sweep (see sweepBody). */
+  #bodyWatched = false;
+  #bodySeen = 0;
+  #bodyIdleSince = 0;
+
+  /** The cluster queue this request waits in for a free destination, or null. */
+  #queue: AdmissionQueue | null = null;
 
   // Auth verdict (phase 3a): headers to drop from the client's and to add.
   #authRemove: ReadonlySet<string> | null = null;
@@ -376,27 +474,32 @@ class RequestContext implements ResponseHandler {
         // Repeated fields with one value are accepted (RFC 9110 §8.6), different values are a
         // smuggling shape.
         const v = h[i + 1].trim();
-        if (!/^\d{1,15}$/.test(v) || (contentLength >= 0 && Number(v) !== contentLength)) return this.#fail('BAD_REQUEST', true);
+        if (!/^\d{1,15}$/.test(v) || (contentLength >= 0 && Number(v) !== contentLength)) return this.#fail('BAD_REQUEST', undefined, true);
         contentLength = Number(v);
       } else if (name === 'transfer-encoding') {
         te = te === null ? h[i + 1] : `${te},${h[i + 1]}`;
       } else if (name === 'host' && ++hosts > 1) {
         // Two Host fields: routing read the first, a server behind may read the last
         // (RFC 9112 §3.2: MUST answer 400).
-        return this.#fail('BAD_REQUEST', true);
+        return this.#fail('BAD_REQUEST', undefined, true);
       }
     }
     let chunked = false;
     if (te !== null) {
       const error = contentLength >= 0 ? 'BAD_REQUEST' : transferCodingError(te);
-      if (error !== null) return this.#fail(error, true);
+      if (error !== null) return this.#fail(error, undefined, true);
       chunked = true;
     }
     if (contentLength > this.#route.maxRequestBodyBytes) return this.#fail('BODY_TOO_LARGE');
     this.#bodyMode = chunked ? 'chunked' : contentLength > 0 ? 'length' : 'none';
     this.#holdBody = this.#bodyMode === 'length' && contentLength <= HOLD_BODY_BYTES;
     // uWS requires onData to be registered before the handler returns.
-    if (this.#bodyMode !== 'none') res.onData((chunk, isLast) => this.#onClientData(chunk, isLast));
+    if (this.#bodyMode !== 'none') {
+      res.onData((chunk, isLast) => this.#onClientData(chunk, isLast));
+      this.#bodyWatched = true;
+      this.#bodyIdleSince = this.#started;
+      this.#p.watchBody(this);
+    }
 
     if (this.#route.authPolicy !== null) {
       const auth = this.#p.state.authenticator(this.#route.authPolicy);
@@ -418,6 +521,7 @@ class RequestContext implements ResponseHandler {
   /** Send once the head is built and, for a held body, the whole body is here. */
   #sendWhenReady(): void {
     if (this.#holdBody && !this.#pendingEnd) return;
+    if (this.#queue !== null) return; // waiting for a destination: the queue sends it
     this.#send();
   }
 
@@ -444,13 +548,45 @@ class RequestContext implements ResponseHandler {
       this.#authRemove, this.#authAdd, this.#trace !== null, client, this.#host, contentLength, chunked);
   }
 
+  /** Phase 4: admit on a destination, or wait in the cluster's queue. */
   #send(): void {
     const cluster = this.#cluster!;
-    const dest = this.#p.pick(cluster, this.#destination);
+    const dest = this.#p.admit(cluster, this.#destination);
     if (dest === null) return this.#fail('NO_DESTINATION');
+    if (dest === AT_LIMIT) {
+      const queue = cluster.queue!;
+      if (!queue.offer(this, performance.now())) return this.#overloaded();
+      this.#queue = queue;
+      return;
+    }
+    this.#dispatch(dest);
+  }
+
+  // ---- QueuedRequest (a limited cluster's wait queue) ----------------------------------
+
+  retryAdmission(): boolean {
+    if (this.#done || this.#aborted) return true;
+    const dest = this.#p.admit(this.#cluster!, this.#destination);
+    if (dest === AT_LIMIT) return false;
+    this.#queue = null;
+    if (dest === null) this.#fail('NO_DESTINATION');
+    else this.#dispatch(dest);
+    return true;
+  }
+
+  queueTimedOut(): void {
+    this.#queue = null;
+    this.#overloaded();
+  }
+
+  #overloaded(): void {
+    this.#fail('UPSTREAM_OVERLOADED', this.#cluster!.limits?.retryAfter ?? RETRY_AFTER_1S);
+  }
+
+  /** Phase 5: the destination's in-flight count is taken; send the request. */
+  #dispatch(dest: DestinationEntry): void {
     this.#destination = dest;
     this.#attempt++;
-    acquire(this.#p.destinationsView, dest.slot);
     this.#released = false;
     const host = this.#route.upstreamHostFromDestination || !this.#host ? dest.authority : this.#host;
     const opts = this.#p.options;
@@ -466,7 +602,7 @@ class RequestContext implements ResponseHandler {
       head: `${this.#head}${tail}\r\n`,
       bodyMode: this.#bodyMode,
       headTimeoutMs: this.#route.timeoutMs,
-      bodyIdleTimeoutMs: opts.bodyIdleTimeoutMs,
+      bodyIdleTimeoutMs: opts.upstreamBodyIdleTimeoutMs,
     }, this);
     if (this.#bodyMode !== 'none') {
       const ex = this.#exchange;
@@ -500,6 +636,7 @@ class RequestContext implements ResponseHandler {
   #onClientData(chunk: ArrayBuffer, isLast: boolean): void {
     if (this.#done || this.#bodyTooLarge) return;
     this.#bodyReceived += chunk.byteLength;
+    if (isLast) this.#unwatchBody();
     if (this.#bodyReceived > this.#route.maxRequestBodyBytes) {
       this.#bodyTooLarge = true;
       this.#exchange?.abort();
@@ -524,6 +661,52 @@ class RequestContext implements ResponseHandler {
     const ok = chunk.byteLength === 0 ? true : ex.writeBody(Buffer.from(new Uint8Array(chunk)));
     if (isLast) ex.endBody();
     else if (!ok) this.#pauseClient();
+  }
+
+  /**
+   * Called by the pipeline's body sweep; false when the body no longer needs watching. A body
+   * that made no progress for `timeoutMs` while we were reading it ends the request with 408
+   * (or, once the response started, a cut connection); a pause of ours (backpressure, auth,
+   * the queue) is not the client's and does not count.
+   */
+  sweepBody(now: number, timeoutMs: number): boolean {
+    if (!this.#bodyWatched || this.#aborted) return false;
+    if (this.#clientPaused || this.#bodyReceived !== this.#bodySeen) {
+      this.#bodySeen = this.#bodyReceived;
+      this.#bodyIdleSince = now;
+    } else if (now - this.#bodyIdleSince >= timeoutMs) {
+      this.#bodyWatched = false;
+      this.#bodyTimedOut();
+      return false;
+    }
+    // uWS's own timer is not re-armed by body bytes and would cut a long upload after ~10 s;
+    // pause() disarms it and resume() arms it afresh. A paused client stays paused (uWS's
+    // timer is off meanwhile).
+    if (!this.#clientPaused) {
+      this.#res.pause();
+      this.#res.resume();
+    }
+    return true;
+  }
+
+  #unwatchBody(): void {
+    if (!this.#bodyWatched) return;
+    this.#bodyWatched = false;
+    this.#p.unwatchBody(this);
+  }
+
+  #bodyTimedOut(): void {
+    const ex = this.#exchange;
+    this.#exchange = null;
+    if (ex !== null) ex.abort();
+    if (this.#status !== 0) {
+      // Part of the response may be out: cutting the connection is the only signal left.
+      this.#releaseDestination();
+      this.#done = true;
+      this.#res.close();
+      return this.#finish(408, 'BODY_TIMEOUT');
+    }
+    this.#fail('BODY_TIMEOUT', undefined, true);
   }
 
   // ---- ResponseHandler (phase 6) ------------------------------------------------------
@@ -701,12 +884,15 @@ class RequestContext implements ResponseHandler {
 
   // ---- endings --------------------------------------------------------------------------
 
-  /** Answer with the code's problem body; `close` ends the connection after it (bad framing). */
-  #fail(code: ErrorCode, close = false): void {
+  /**
+   * Answer with the code's problem body. `close` ends the connection after it (bad framing, a
+   * stalled body); a draining worker closes every connection it answers.
+   */
+  #fail(code: ErrorCode, extraHeaders?: readonly string[], close = false): void {
     this.#releaseDestination();
     if (!this.#aborted && !this.#done) {
       this.#done = true;
-      respondProblem(this.#res, code, this.#method, undefined, undefined, close || this.#p.draining);
+      respondProblem(this.#res, code, this.#method, extraHeaders, undefined, close || this.#p.draining);
     }
     this.#finish(ERRORS[code].status, code);
   }
@@ -727,12 +913,20 @@ class RequestContext implements ResponseHandler {
     if (this.#released) return;
     this.#released = true;
     release(this.#p.destinationsView, this.#destination!.slot);
+    // A slot of a limited cluster is free: the longest-waiting request of this worker takes it.
+    const queue = this.#cluster!.queue;
+    if (queue !== null && queue.size > 0) queue.drain();
   }
 
   #finished = false;
   #finish(status: number, code: ErrorCode | null = null): void {
     if (this.#finished) return;
     this.#finished = true;
+    if (this.#queue !== null) {
+      this.#queue.remove(this);
+      this.#queue = null;
+    }
+    if (this.#bodyWatched) this.#unwatchBody();
     const seconds = (performance.now() - this.#started) / 1000;
     this.#p.record(this.#route.slot, this.#method, status, code, seconds, this.#upstreamSeconds, this.#bodyReceived, this.#bytesOut, true);
     if (this.#trace !== null) this.#trace.end(status, code);

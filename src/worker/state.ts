@@ -13,6 +13,7 @@ import type { AuthenticatorFactory, RouteAuthenticator } from '../auth/types.js'
 import type { ClusterConfig, HttpMethod } from '../config/types.js';
 import type { UpstreamPool, UpstreamPoolOptions } from '../forwarder/types.js';
 import { RouteTable } from '../routing/route-table.js';
+import { AdmissionQueue } from './admission-queue.js';
 import type { ClusterRow, DestinationRow, RouteRow, TableBatch } from '../shm/table-reader.js';
 import { compileRoute, type CompiledRoute } from '../transforms/compile.js';
 
@@ -25,6 +26,15 @@ export interface DestinationEntry {
   readonly pool: UpstreamPool;
   row: DestinationRow;
 }
+
+/** A cluster's `limits`, compiled: the Retry-After value is formatted once. */
+export interface ClusterLimits {
+  readonly maxConcurrentPerDestination: number;
+  /** [name, value] for respondProblem. */
+  readonly retryAfter: readonly string[];
+}
+
+const LIMIT_DEFAULTS = { maxQueuedPerWorker: 100, queueTimeoutMs: 1000, retryAfterSeconds: 1 } as const;
 
 /** The idempotent methods of RFC 9110 §9.2.2: the default retry methods. */
 const IDEMPOTENT_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
@@ -47,6 +57,13 @@ export interface ClusterEntry {
    */
   retryIdempotent: ReadonlySet<string>;
   outlier: OutlierSettings;
+  /** The per-destination concurrency limit; null = none (the hot path's one check). */
+  limits: ClusterLimits | null;
+  /**
+   * This worker's wait queue, made when the cluster first has limits. It outlives a change
+   * that removes them: the requests still waiting are then admitted by its next poll.
+   */
+  queue: AdmissionQueue | null;
   /** False once the cluster is deleted (a route still holding it then finds no destination). */
   live: boolean;
 }
@@ -163,11 +180,20 @@ export class WorkerState {
     const retryMethods = new Set<string>(row.config.retry?.methods ?? IDEMPOTENT_METHODS);
     const retryIdempotent = new Set<string>(IDEMPOTENT_METHODS.filter((m) => retryMethods.has(m)));
     const outlier: OutlierSettings = { ...OUTLIER_DEFAULTS, ...row.config.outlierDetection };
+    const configured = row.config.limits;
+    let limits: ClusterLimits | null = null;
+    let queue = entry?.queue ?? null;
+    if (configured !== undefined) {
+      const l = { ...LIMIT_DEFAULTS, ...configured };
+      limits = { maxConcurrentPerDestination: l.maxConcurrentPerDestination, retryAfter: ['retry-after', String(l.retryAfterSeconds)] };
+      if (queue === null) queue = new AdmissionQueue(l.maxQueuedPerWorker, l.queueTimeoutMs);
+      else queue.configure(l.maxQueuedPerWorker, l.queueTimeoutMs);
+    }
     if (!entry) {
       entry = {
         id, slot, config: row.config, policy: policyByIndex(row.policy),
         members: { clusterSlot: slot, slots: new Int32Array(0), weightedOrder: null },
-        destinations: [], failOpen: row.config.whenAllDown === 'fail-open', attempts, retryMethods, retryIdempotent, outlier, live: true,
+        destinations: [], failOpen: row.config.whenAllDown === 'fail-open', attempts, retryMethods, retryIdempotent, outlier, limits, queue, live: true,
       };
       this.#clustersById.set(id, entry);
     } else {
@@ -179,6 +205,8 @@ export class WorkerState {
       entry.retryMethods = retryMethods;
       entry.retryIdempotent = retryIdempotent;
       entry.outlier = outlier;
+      entry.limits = limits;
+      entry.queue = queue;
       entry.live = true;
     }
     this.#clustersBySlot.set(slot, entry);

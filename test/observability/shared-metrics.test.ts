@@ -27,7 +27,8 @@ function fixture() {
   writer.apply(change({ upsertClusters: [c1], upsertRoutes: [route('r1'), route('r2')] }), 1);
   const blocks = allocateMetrics(2, cap.routes);
   const workers = blocks.map((b) => new Pipeline({} as WorkerState, {} as PickContext, {
-    bodyIdleTimeoutMs: 0, onAccess: null, metrics: new Float64Array(b), maxRoutes: cap.routes, tracer: null,
+    upstreamBodyIdleTimeoutMs: 0, onAccess: null, onEjected: null,
+    requestLimits: { maxUrlBytes: 4096, maxHeaderCount: 48, maxHeaderBytes: 4096, bodyTimeoutMs: 10_000, maxRequestsPerWorker: 0 }, metrics: new Float64Array(b), maxRoutes: cap.routes, tracer: null,
   }));
   const slotOf = (id: string): number => {
     const batch = new TableReader(tables).poll()!;

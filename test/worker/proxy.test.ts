@@ -2,23 +2,8 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, simpleConfig, startGateway, type GatewayProcess } from '../support/gateway.js';
+import { raw } from '../support/raw-client.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
-
-/** Send raw bytes, collect everything the server sends until it goes quiet or closes. */
-function raw(port: number, data: string, quietMs = 300): Promise<{ text: string; closed: boolean }> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    let text = '';
-    let timer: NodeJS.Timeout;
-    const done = (closed: boolean) => { clearTimeout(timer); s.destroy(); resolve({ text, closed }); };
-    const arm = () => { clearTimeout(timer); timer = setTimeout(() => done(false), quietMs); };
-    s.on('data', (d) => { text += d.toString('latin1'); arm(); });
-    s.on('close', () => done(true));
-    s.on('error', () => done(true));
-    s.write(data);
-    arm();
-  });
-}
 
 describe('proxying over real sockets', () => {
   let up: Upstream;
