@@ -346,8 +346,15 @@ export function respondProblem(res: HttpResponse, code: ErrorCode, method: strin
     res.writeHeader('content-type', PROBLEM_HEADERS);
     if (extraHeaders) for (let i = 0; i < extraHeaders.length; i += 2) res.writeHeader(extraHeaders[i], extraHeaders[i + 1]);
     if (method === 'HEAD') {
-      res.writeHeader('content-length', String(body.length));
-      res.endWithoutBody();
+      if (close) {
+        // This uWS build closes after a body-less end only through endWithoutBody(0, true),
+        // which also writes its own `Content-Length: 0` (a second, different length would be
+        // invalid; a non-zero argument aborts the process): the head then states 0.
+        res.endWithoutBody(0, true);
+      } else {
+        res.writeHeader('content-length', String(body.length));
+        res.endWithoutBody();
+      }
     } else {
       res.end(body, close);
     }
