@@ -17,9 +17,11 @@ export interface OutlierSettings {
   readonly consecutiveFailures: number;
   readonly ejectionSeconds: number;
   readonly maxEjectedPercent: number;
+  /** A 5xx answer counts as a failure (and does not end a streak). */
+  readonly serverErrors: boolean;
 }
 
-export const OUTLIER_DEFAULTS: OutlierSettings = { consecutiveFailures: 5, ejectionSeconds: 30, maxEjectedPercent: 50 };
+export const OUTLIER_DEFAULTS: OutlierSettings = { consecutiveFailures: 5, ejectionSeconds: 30, maxEjectedPercent: 50, serverErrors: false };
 
 /** A successful exchange ends a failure streak (one load when there is none). */
 export function recordSuccess(destinations: Int32Array, slot: number): void {

@@ -233,6 +233,9 @@ export const OutlierDetectionSchema = Type.Object(
     maxEjectedPercent: Type.Optional(
       Integer(LIMITS.outlierMaxEjectedPercent, 'At most this share of the cluster\'s destinations is ejected at once (at least one may always be). Default 50.'),
     ),
+    serverErrors: Type.Optional(Type.Boolean({
+      description: 'Also count the upstream\'s own 5xx answers (500-599) as failures, like Envoy\'s consecutive_5xx. Default false: only exchanges that failed (connect errors, resets, timeouts, invalid responses) count.',
+    })),
   },
   closed,
 );

@@ -107,6 +107,8 @@ export interface OutlierDetectionConfig {
   readonly ejectionSeconds?: number;
   /** Cap on the share of the cluster ejected at once; default 50. */
   readonly maxEjectedPercent?: number;
+  /** Count the upstream's own 5xx answers as failures too; default false. */
+  readonly serverErrors?: boolean;
 }
 
 /**

@@ -840,8 +840,9 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   onEnd(_trailers: string[] | null): void {
     // Success for outlier detection is a complete exchange, not a response head: a destination
     // that always resets mid-body would otherwise end its own failure streak on every request
-    // and never be ejected.
-    this.#p.upstreamOutcome(this.#cluster!, this.#destination!, false);
+    // and never be ejected. With `serverErrors`, a 5xx answer is a failure too.
+    const cluster = this.#cluster!;
+    this.#p.upstreamOutcome(cluster, this.#destination!, this.#status >= 500 && cluster.outlier.serverErrors);
     this.#releaseDestination();
     this.#exchange = null;
     if (this.#aborted) return this.#finish(this.#status);

@@ -3,7 +3,7 @@ import { recordFailure, recordSuccess, type OutlierSettings } from '../../src/ba
 import { kDestEjectedUntil, kDestFailures, kDestStride } from '../../src/shm/layout.js';
 import { fixture } from './support.js';
 
-const settings: OutlierSettings = { consecutiveFailures: 3, ejectionSeconds: 30, maxEjectedPercent: 50 };
+const settings: OutlierSettings = { consecutiveFailures: 3, ejectionSeconds: 30, maxEjectedPercent: 50, serverErrors: false };
 const NOW = 1000;
 
 describe('passive outlier detection', () => {
