@@ -5,6 +5,8 @@ import { escapeLabelValue, formatValue } from '../../src/observability/prometheu
 import { SharedMetrics } from '../../src/observability/shared-metrics.js';
 import { allocateTables, kDestInFlight, kDestStride, TableViews } from '../../src/shm/layout.js';
 import { allocateMetrics, DURATION_BUCKETS } from '../../src/shm/metrics-layout.js';
+import { allocateRateLimits } from '../../src/shm/rate-limit-layout.js';
+import { RateLimitTable } from '../../src/shm/rate-limit-table.js';
 import { TableReader } from '../../src/shm/table-reader.js';
 import { TableWriter, type TableChange } from '../../src/shm/table-writer.js';
 import { Pipeline } from '../../src/worker/pipeline.js';
@@ -29,6 +31,7 @@ function fixture() {
   const workers = blocks.map((b) => new Pipeline({} as WorkerState, {} as PickContext, {
     upstreamBodyIdleTimeoutMs: 0, onAccess: null, onEjected: null,
     requestLimits: { maxUrlBytes: 4096, maxHeaderCount: 48, maxHeaderBytes: 4096, bodyTimeoutMs: 10_000, maxRequestsPerWorker: 0 }, metrics: new Float64Array(b), maxRoutes: cap.routes, tracer: null,
+    rateLimits: new RateLimitTable(allocateRateLimits(16, 1)),
   }));
   const slotOf = (id: string): number => {
     const batch = new TableReader(tables).poll()!;
