@@ -36,6 +36,7 @@ const cpusFor = (workers) => (workers === 1 ? '1' : null);
  *   env      extra environment for the gateway process
  *   request  load overrides: plainPath (the path of the `plain` scenario), headers (sent by wrk)
  *   describe one line for --help and the report
+ *   readyTimeoutMs  how long start may take (default 30 s)
  */
 export const GATEWAY_VARIANTS = {
   '': { describe: 'one catch-all route, one destination' },
@@ -53,6 +54,9 @@ export const GATEWAY_VARIANTS = {
     describe: '100,000 routes (for bench/memory.mjs; the closed-loop suite stops at 10,000)',
     config: { routeCount: 100_000 },
     request: { plainPath: hotPath(100_000) },
+    // Parsing and loading 100,000 routes of YAML takes ~20 s on a quiet 2-core machine and
+    // several times that on a busy one.
+    readyTimeoutMs: 180_000,
   },
   lr: {
     describe: 'least-requests over 2 destinations (both the same upstream)',
@@ -246,7 +250,7 @@ function gatewayCase(workers, variantKey) {
         logFile: join(dir, 'stdout.log'),
       });
       const url = `http://127.0.0.1:${port}`;
-      await waitReady(handle, `${url}/readyz`, 30000);
+      await waitReady(handle, `${url}/readyz`, variant.readyTimeoutMs ?? 30000);
       return { pids: [handle.pid], url, stop: handle.stop, alive: () => !handle.exited, logFile: handle.logFile, configPath };
     },
   };

@@ -84,11 +84,18 @@ interface CompiledHeader {
   readonly values: readonly string[] | null;
 }
 
-/** A route as the trie stores it; one object shared by all the host buckets it is in. */
-class CompiledRoute<T> {
-  /** The nodes the route is attached to, one per host bucket, for removal. */
-  readonly placements: TrieNode<T>[] = [];
+/**
+ * The empty list every route without headers or hosts shares (a worker holds 100,000 routes;
+ * most have neither). Never mutated: the fields that hold it are readonly.
+ */
+const NONE: readonly never[] = [];
 
+/**
+ * A route as the trie stores it; one object shared by all the host buckets it is in. The node
+ * it is attached to in each bucket is found again from its template when it is removed, rather
+ * than kept in a list per route.
+ */
+class CompiledRoute<T> {
   constructor(
     readonly id: string,
     readonly payload: T,
@@ -317,8 +324,9 @@ function compileMethods(routeId: string, methods: readonly HttpMethod[] | undefi
   return mask;
 }
 
-function compileHeaders(headers: readonly HeaderMatchConfig[] | undefined): CompiledHeader[] {
-  return (headers ?? []).map((h) => ({
+function compileHeaders(headers: readonly HeaderMatchConfig[] | undefined): readonly CompiledHeader[] {
+  if (headers === undefined || headers.length === 0) return NONE;
+  return headers.map((h) => ({
     name: h.name.toLowerCase(),
     values: h.values === undefined || h.values.length === 0 ? null : h.values.map(asciiLower),
   }));
@@ -346,8 +354,8 @@ function compileRoute<T>(route: RouteConfig, payload: T): CompiledRoute<T> {
     route.order ?? 0,
     compileMethods(route.id, route.match.methods),
     compileHeaders(route.match.headers),
-    [...exact],
-    [...wildcard],
+    exact.size === 0 ? NONE : [...exact],
+    wildcard.size === 0 ? NONE : [...wildcard],
   );
 }
 
@@ -429,17 +437,32 @@ export class RouteTable<T> {
     }
     if (route.template.hasCatchAll) node.catchAlls = insertSorted(node.catchAlls, route);
     else node.terminals = insertSorted(node.terminals, route);
-    route.placements.push(node);
   }
 
+  /** Undoes every #attach of `route` (one per host bucket, as upsert made them). */
   #detach(route: CompiledRoute<T>): void {
-    for (const node of route.placements) {
-      if (route.template.hasCatchAll) node.catchAlls = removeSorted(node.catchAlls, route);
-      else node.terminals = removeSorted(node.terminals, route);
-      prune(node);
-    }
-    route.placements.length = 0;
+    if (route.exactHosts.length === 0 && route.wildcardSuffixes.length === 0) detachFrom(route, this.#anyHost);
+    for (const host of route.exactHosts) detachFrom(route, this.#exactHosts.get(host));
+    for (const suffix of route.wildcardSuffixes) detachFrom(route, this.#wildcardHosts.get(suffix));
   }
+}
+
+/**
+ * Removes `route` from the node its template leads to from `root` (the node #attach put it
+ * on: the same walk, without creating nodes), then prunes what became empty.
+ */
+function detachFrom<T>(route: CompiledRoute<T>, root: TrieNode<T> | undefined): void {
+  let node: TrieNode<T> | null = root ?? null;
+  for (const segment of route.template.segments) {
+    if (node === null) break;
+    if (segment.kind === SEGMENT_LITERAL) node = existingLiteralChild(node, segment.value);
+    else if (segment.kind === SEGMENT_PARAM) node = node.param;
+  }
+  // Unreachable for an attached route: its nodes stay until it is detached.
+  if (node === null) throw new Error(`route ${route.id} is not in the table it is removed from`);
+  if (route.template.hasCatchAll) node.catchAlls = removeSorted(node.catchAlls, route);
+  else node.terminals = removeSorted(node.terminals, route);
+  prune(node);
 }
 
 function rootOf<T>(map: Map<string, TrieNode<T>>, key: string): TrieNode<T> {
@@ -451,13 +474,20 @@ function rootOf<T>(map: Map<string, TrieNode<T>>, key: string): TrieNode<T> {
   return root;
 }
 
+/** The child of `node` for a lower-cased literal, or null. */
+function existingLiteralChild<T>(node: TrieNode<T>, literal: string): TrieNode<T> | null {
+  for (let child = node.literals?.get(hashLiteral(literal)) ?? null; child !== null; child = child.nextSameHash) {
+    if (child.literal === literal) return child;
+  }
+  return null;
+}
+
 function literalChild<T>(node: TrieNode<T>, literal: string): TrieNode<T> {
+  const found = existingLiteralChild(node, literal);
+  if (found !== null) return found;
   const hash = hashLiteral(literal);
   node.literals ??= new Map();
   const head = node.literals.get(hash);
-  for (let child = head ?? null; child !== null; child = child.nextSameHash) {
-    if (child.literal === literal) return child;
-  }
   const created = new TrieNode<T>(node, literal, hash, null, '');
   created.nextSameHash = head ?? null;
   node.literals.set(hash, created);

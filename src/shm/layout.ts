@@ -32,6 +32,13 @@
  *   routes        Int32Array  capacity x kRouteStride        + Uint8Array capacity x kRouteTextBytes
  *   authPolicies  Int32Array  capacity x kAuthPolicyStride   + Uint8Array capacity x kAuthPolicyTextBytes
  *
+ *   text of a table (capacity n, rows of at most B bytes): one place per slot in each class
+ *   +--------------------------+--------------------------+----------------------+
+ *   | class 0: n x B/16 bytes  | class 1: n x B/4 bytes   | class 2: n x B bytes |
+ *   +--------------------------+--------------------------+----------------------+
+ *   a row's text sits in the smallest class that holds its kRowTextLen bytes, at
+ *   classBase + slot x classBytes (see textOffset)
+ *
  *   one destination row (Int32 fields)                       its text row (UTF-8 JSON)
  *   +-----+-------+--------+--------+---------+---------+    +------------------------------------+
  *   | gen | inUse | health | weight | cluster | ordinal |    | {"id":..,"address":..}  (kDestText) |
@@ -41,7 +48,7 @@
  */
 
 /** Bump when any offset or meaning below changes. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 // ---- control block ----------------------------------------------------------------------
 export const kLayoutVersion = 0;
@@ -110,6 +117,17 @@ export const kRouteTextBytes = 2048;
 export const kAuthPolicyStride = 3;
 export const kAuthPolicyTextBytes = 32_768;
 
+// ---- text classes -----------------------------------------------------------------------
+/**
+ * Row texts are small next to their table's maximum (a typical route is ~100 bytes of 2,048),
+ * and a written byte makes its whole page resident: one text place of the maximum size per
+ * slot made 100,000 routes cost 200 MiB of resident memory. So each slot has one place in
+ * each class, B >> shift bytes for the shifts below, and a row uses the smallest that holds
+ * it. Which class is derived from kRowTextLen, so readers need no other field, and a row
+ * never moves between slots (the publish protocol above is unchanged).
+ */
+export const kTextClassShifts = [4, 2, 0] as const;
+
 /** Default capacities; every table is sized at start from GATEWAY_MAX_* settings. */
 export const DEFAULT_MAX_DESTINATIONS = 16_384;
 export const DEFAULT_MAX_CLUSTERS = 4_096;
@@ -153,21 +171,53 @@ export function allocateTables(cap: TableCapacities): SharedTables {
     control,
     patchLog: new SharedArrayBuffer(kLogCapacity * kLogStride * I32),
     destinations: new SharedArrayBuffer(cap.destinations * kDestStride * I32),
-    destinationText: new SharedArrayBuffer(cap.destinations * kDestTextBytes),
+    destinationText: new SharedArrayBuffer(textAreaBytes(cap.destinations, kDestTextBytes)),
     clusters: new SharedArrayBuffer(cap.clusters * kClusterStride * I32),
-    clusterText: new SharedArrayBuffer(cap.clusters * kClusterTextBytes),
+    clusterText: new SharedArrayBuffer(textAreaBytes(cap.clusters, kClusterTextBytes)),
     routes: new SharedArrayBuffer(cap.routes * kRouteStride * I32),
-    routeText: new SharedArrayBuffer(cap.routes * kRouteTextBytes),
+    routeText: new SharedArrayBuffer(textAreaBytes(cap.routes, kRouteTextBytes)),
     authPolicies: new SharedArrayBuffer(cap.authPolicies * kAuthPolicyStride * I32),
-    authPolicyText: new SharedArrayBuffer(cap.authPolicies * kAuthPolicyTextBytes),
+    authPolicyText: new SharedArrayBuffer(textAreaBytes(cap.authPolicies, kAuthPolicyTextBytes)),
   };
+}
+
+/** Bytes of a text area: every class, `capacity` places each. */
+function textAreaBytes(capacity: number, textBytes: number): number {
+  let bytes = 0;
+  for (const shift of kTextClassShifts) bytes += capacity * (textBytes >> shift);
+  return bytes;
 }
 
 export interface TableView {
   readonly rows: Int32Array;
   readonly stride: number;
   readonly text: Uint8Array;
+  /** The most bytes a row's text may have (the largest class). */
   readonly textBytes: number;
+  /** Place size of each class, smallest first (index-aligned with kTextClassShifts). */
+  readonly classBytes: readonly number[];
+  /** Offset in `text` of each class's first place. */
+  readonly classBase: readonly number[];
+}
+
+/** Offset in `view.text` of the text of `len` bytes that row `slot` holds (len <= textBytes). */
+export function textOffset(view: TableView, slot: number, len: number): number {
+  const { classBytes, classBase } = view;
+  let c = 0;
+  while (len > classBytes[c]) c++;
+  return classBase[c] + slot * classBytes[c];
+}
+
+function tableView(rows: Int32Array, stride: number, text: Uint8Array, textBytes: number): TableView {
+  const capacity = rows.length / stride;
+  const classBytes = kTextClassShifts.map((shift) => textBytes >> shift);
+  const classBase: number[] = [];
+  let base = 0;
+  for (const bytes of classBytes) {
+    classBase.push(base);
+    base += capacity * bytes;
+  }
+  return { rows, stride, text, textBytes, classBytes, classBase };
 }
 
 /** Typed views over the buffers; each thread makes its own once. */
@@ -207,14 +257,14 @@ export class TableViews {
       authPolicies: this.authPolicies.length / kAuthPolicyStride,
     };
     this.#tables = [
-      { rows: this.destinations, stride: kDestStride, text: this.destinationText, textBytes: kDestTextBytes },
-      { rows: this.clusters, stride: kClusterStride, text: this.clusterText, textBytes: kClusterTextBytes },
-      { rows: this.routes, stride: kRouteStride, text: this.routeText, textBytes: kRouteTextBytes },
-      { rows: this.authPolicies, stride: kAuthPolicyStride, text: this.authPolicyText, textBytes: kAuthPolicyTextBytes },
+      tableView(this.destinations, kDestStride, this.destinationText, kDestTextBytes),
+      tableView(this.clusters, kClusterStride, this.clusterText, kClusterTextBytes),
+      tableView(this.routes, kRouteStride, this.routeText, kRouteTextBytes),
+      tableView(this.authPolicies, kAuthPolicyStride, this.authPolicyText, kAuthPolicyTextBytes),
     ];
   }
 
-  /** The Int32 row array, its stride and its text row size for a table. */
+  /** The Int32 row array, its stride and its text area for a table. */
   table(id: TableId): TableView {
     return this.#tables[id];
   }

@@ -14,7 +14,7 @@ import {
   kLogCapacity, kLogHead, kLogMask, kLogSlot, kLogStride, kLogTable,
   kPublishedVersion, kRowGen, kRowInUse, kRowTextLen, kSeq,
   TABLE_AUTH_POLICIES, TABLE_CLUSTERS, TABLE_DESTINATIONS, TABLE_ROUTES,
-  type SharedTables, type TableId, TableViews,
+  type SharedTables, type TableId, TableViews, textOffset,
 } from './layout.js';
 import type { DestinationRowText } from './table-writer.js';
 
@@ -63,6 +63,8 @@ export class TableReader {
   /** Patch-log records consumed so far; -1 before the first (full) read. */
   #cursor = -1;
   #version = 0;
+  /** Private copy of the row text being decoded; grows to the largest row size read. */
+  #scratch = new Uint8Array(0);
 
   constructor(tables: SharedTables) {
     this.#views = new TableViews(tables);
@@ -138,12 +140,17 @@ export class TableReader {
   }
 
   #text(table: TableId, slot: number): unknown {
-    const { rows, stride, text, textBytes } = this.#views.table(table);
-    const base = slot * stride;
-    const len = rows[base + kRowTextLen];
-    // TextDecoder refuses shared memory: copy the row's bytes out first.
-    const copy = text.slice(slot * textBytes, slot * textBytes + len);
-    return JSON.parse(decoder.decode(copy));
+    const view = this.#views.table(table);
+    const { rows, stride, text, textBytes } = view;
+    // A torn row (a batch being written meanwhile) may show any length: clamp it; the
+    // seqlock check in poll() discards what was read.
+    const len = Math.min(Math.max(rows[slot * stride + kRowTextLen], 0), textBytes);
+    const at = textOffset(view, slot, len);
+    // TextDecoder refuses shared memory: copy the row's bytes into a private scratch buffer
+    // first (one per reader, not one allocation per row: a full read is 100,000 rows).
+    if (this.#scratch.length < len) this.#scratch = new Uint8Array(textBytes);
+    this.#scratch.set(text.subarray(at, at + len));
+    return JSON.parse(decoder.decode(this.#scratch.subarray(0, len)));
   }
 
   #inUse(table: TableId, slot: number): boolean {

@@ -17,7 +17,7 @@ import {
   kLogHead, kLogMask, kLogSlot, kLogStride, kLogTable, kLogVersion,
   kPublishedVersion, kRowGen, kRowInUse, kRowTextLen, kSeq,
   TABLE_AUTH_POLICIES, TABLE_CLUSTERS, TABLE_DESTINATIONS, TABLE_ROUTES,
-  type SharedTables, type TableId, TableViews,
+  type SharedTables, type TableId, TableViews, textOffset,
 } from './layout.js';
 
 /** The batch a writer applies: what changes, not the whole configuration. */
@@ -336,14 +336,15 @@ export class TableWriter {
 
   /** Write a row's text and fields; `inUse` only when publishing. */
   #writeRow(row: PendingRow, publish: boolean): void {
-    const { rows, stride, text, textBytes } = this.#views.table(row.table);
+    const view = this.#views.table(row.table);
+    const { rows, stride, text } = view;
     const base = row.slot * stride;
     if (row.text === null) {
       rows[base + kRowInUse] = 0;
       rows[base + kRowTextLen] = 0;
       return;
     }
-    text.set(row.text, row.slot * textBytes);
+    text.set(row.text, textOffset(view, row.slot, row.text.length));
     rows[base + kRowTextLen] = row.text.length;
     if (row.fields) for (const [field, value] of row.fields) Atomics.store(rows, base + field, value);
     if (publish) rows[base + kRowInUse] = 1;

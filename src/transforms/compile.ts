@@ -51,6 +51,9 @@ export interface CompiledRateLimit extends RouteKeySeeds {
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_REQUEST_BODY_BYTES = 10 * 1024 * 1024;
 
+/** The header additions of every route without any (most routes): one shared, never mutated. */
+const NO_EDITS: readonly HeaderEdit[] = [];
+
 /**
  * `rateLimitSeed` is the instance's rate-limit hash seed (the bucket table's header), mixed
  * with the route id into the route's key seeds here, once.
@@ -60,6 +63,8 @@ export function compileRoute(route: RouteConfig, slot: number, rateLimitSeed = 0
   const requestEdits: HeaderEdit[] = [];
   const responseEdits: HeaderEdit[] = [];
   for (const t of route.transforms ?? []) compileTransform(t, pathSteps, requestEdits, responseEdits);
+  // One object literal with every field: all routes share one shape with in-object fields (a
+  // spread built them with an extra property array each).
   return {
     id: route.id,
     slot,
@@ -68,8 +73,10 @@ export function compileRoute(route: RouteConfig, slot: number, rateLimitSeed = 0
     maxRequestBodyBytes: route.maxRequestBodyBytes ?? DEFAULT_MAX_REQUEST_BODY_BYTES,
     upstreamHostFromDestination: route.upstreamHost === 'destination',
     rewritePath: pathSteps.length === 0 ? null : pathSteps.length === 1 ? pathSteps[0] : (p) => pathSteps.reduce((acc, f) => f(acc), p),
-    ...headerPlan(requestEdits, 'requestDrop', 'requestAdd'),
-    ...headerPlan(responseEdits, 'responseDrop', 'responseAdd'),
+    requestDrop: dropped(requestEdits),
+    requestAdd: added(requestEdits),
+    responseDrop: dropped(responseEdits),
+    responseAdd: added(responseEdits),
     authPolicy: route.authPolicy ?? null,
     rateLimit: route.rateLimit ? compileRateLimit(route.id, route.rateLimit, rateLimitSeed) : null,
   };
@@ -93,16 +100,21 @@ function compileRateLimit(routeId: string, limit: RateLimitConfig, seed: number)
   };
 }
 
-function headerPlan<D extends string, A extends string>(edits: readonly HeaderEdit[], dropKey: D, addKey: A):
-  Record<D, ReadonlySet<string> | null> & Record<A, readonly HeaderEdit[]> {
+/** Names whose client (or upstream) copies are dropped: every set and remove; null when none. */
+function dropped(edits: readonly HeaderEdit[]): ReadonlySet<string> | null {
   const drop = new Set(edits.filter((e) => e.op !== 'append').map((e) => e.name));
-  // A later set/remove of a name cancels earlier edits of that name.
+  return drop.size ? drop : null;
+}
+
+/** Headers added, in order; a later set/remove of a name cancels earlier edits of that name. */
+function added(edits: readonly HeaderEdit[]): readonly HeaderEdit[] {
+  if (edits.length === 0) return NO_EDITS;
   const add: HeaderEdit[] = [];
   for (const e of edits) {
     if (e.op === 'remove' || e.op === 'set') for (let i = add.length - 1; i >= 0; i--) if (add[i].name === e.name) add.splice(i, 1);
     if (e.op !== 'remove') add.push(e);
   }
-  return { [dropKey]: drop.size ? drop : null, [addKey]: add } as Record<D, ReadonlySet<string> | null> & Record<A, readonly HeaderEdit[]>;
+  return add;
 }
 
 function compileTransform(t: TransformConfig, path: Array<(p: string) => string>, req: HeaderEdit[], res: HeaderEdit[]): void {

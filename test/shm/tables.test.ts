@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ClusterConfig, RouteConfig } from '../../src/config/types.js';
 import {
-  allocateTables, HEALTH_DOWN, HEALTH_UP, kDestHealth, kDestInFlight, kDestStride, kLogCapacity, kSeq, TableViews,
+  allocateTables, HEALTH_DOWN, HEALTH_UP, kDestHealth, kDestInFlight, kDestStride, kLogCapacity, kRouteTextBytes, kSeq,
+  kTextClassShifts, TableViews,
 } from '../../src/shm/layout.js';
 import { TableReader } from '../../src/shm/table-reader.js';
 import { TableCapacityError, TableWriter, type TableChange } from '../../src/shm/table-writer.js';
@@ -82,6 +83,40 @@ describe('shared tables', () => {
     const huge: RouteConfig = { id: 'big', cluster: 'c1', match: { path: '/big', headers: [{ name: 'x', values: ['v'.repeat(4000)] }] } };
     expect(() => writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: [huge] }), 1)).toThrow(/holds at most/);
     expect(new TableReader(tables).poll()!.clusters.size).toBe(0);
+  });
+
+  it('smallRows_touchOnlyTheSmallestTextClass', () => {
+    // A written byte makes its page resident: 100,000 routes of ~100 bytes must not touch
+    // 100,000 places of the largest row size.
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: Array.from({ length: small.routes }, (_, i) => route(`r${i}`)) }), 1);
+    const text = new TableViews(tables).routeText;
+    const smallest = small.routes * (kRouteTextBytes >> kTextClassShifts[0]);
+    expect(text.subarray(0, smallest).some((b) => b !== 0)).toBe(true);
+    expect(text.subarray(smallest).every((b) => b === 0)).toBe(true);
+    expect(new TableReader(tables).poll()!.routes.size).toBe(small.routes);
+  });
+
+  it('rowText_isReadBack_whenAnUpsertMovesItToAnotherClass', () => {
+    const tables = allocateTables(small);
+    const writer = new TableWriter(tables);
+    writer.apply(change({ upsertClusters: [cluster('c1', [['a']])], upsertRoutes: [route('r1'), route('r2')] }), 1);
+    const reader = new TableReader(tables);
+    reader.poll();
+    const withHeader = (bytes: number): RouteConfig => ({ ...route('r1'), match: { path: '/r1', headers: [{ name: 'x', values: ['v'.repeat(bytes)] }] } });
+    // Largest class, middle class, back to the smallest: each version reads back whole, and
+    // the neighbour in the next slot is never disturbed.
+    const versions = [withHeader(kRouteTextBytes - 200), withHeader((kRouteTextBytes >> kTextClassShifts[1]) - 100), route('r1', 'c1', '/small')];
+    versions.forEach((next, i) => {
+      writer.apply(change({ upsertRoutes: [next] }), i + 2);
+      const rows = [...reader.poll()!.routes.values()];
+      expect(rows.map((r) => r!.config)).toEqual([next]);
+      const all = new TableReader(tables).poll()!;
+      const byId = new Map([...all.routes.values()].map((r) => [r!.config.id, r!.config]));
+      expect(byId.get('r1')).toEqual(next);
+      expect(byId.get('r2')).toEqual(route('r2'));
+    });
   });
 
   it('clusterUpsert_keepsDestinationSlotsAndHealth_whenDestinationsStay', () => {
