@@ -2,8 +2,8 @@
  * OTLP encoders for SpanRecords (OBS-01): an ExportTraceServiceRequest, written directly from
  * the records, in both OTLP/HTTP encodings:
  *
- * - protobuf (opentelemetry/proto/collector/trace/v1): hand-written wire format, into one
- *   reused scratch buffer; the resource and scope are encoded once, at construction.
+ * - protobuf (opentelemetry/proto/collector/trace/v1): hand-written wire format; the
+ *   resource and scope are encoded once, at construction.
  * - JSON (the OTLP JSON mapping): ids in hex, enums as numbers, 64-bit integers as strings.
  *
  * Every batch is one ResourceSpans with one ScopeSpans, since one worker has one resource and
@@ -28,7 +28,11 @@ export interface OtlpOrigin {
 
 export interface SpanEncoder {
   readonly contentType: string;
-  encode(spans: readonly SpanRecord[]): Buffer;
+  /**
+   * The request body for `spans`, written into `out` from its start: the result is a view of
+   * `out`'s buffer, valid until `out` is written again (a fresh writer by default).
+   */
+  encode(spans: readonly SpanRecord[], out?: ByteWriter): Buffer;
 }
 
 /** OTLP span flags: the W3C trace flags (sampled) plus "whether the parent is remote" is known. */
@@ -90,12 +94,17 @@ function utf8Length(s: string): number {
 }
 
 /**
- * The protobuf writer: one scratch buffer, grown by doubling. A message whose length is not
- * known in advance (a span, the scope and resource wrappers) is written after a gap of
- * `reserve` bytes for its length; when the length's varint is shorter than the gap, the body
- * is moved down to close it (`copyWithin`, rare: a 2-byte gap fits spans of 128 B to 16 KiB).
+ * The byte writer both encodings use: a buffer grown by doubling, which an exporter reuses
+ * batch after batch (allocating and copying out a body of a few hundred KiB per batch cost
+ * more than the encoding: fresh memory is page faults). Callers `ensure` room for an upper
+ * bound of what they write next, so the write methods do not check.
+ *
+ * Protobuf: a message whose length is not known in advance (a span, the scope and resource
+ * wrappers) is written after a gap of `reserve` bytes for its length; when the length's varint
+ * is shorter than the gap, the body is moved down to close it (`copyWithin`, rare: a 2-byte gap
+ * fits spans of 128 B to 16 KiB).
  */
-class ProtoWriter {
+export class ByteWriter {
   buf: Buffer;
   pos = 0;
   readonly #words: [number, number] = [0, 0];
@@ -111,6 +120,16 @@ class ProtoWriter {
     const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
+  }
+
+  /** The bytes written so far (a view: it changes when the writer is written again). */
+  view(): Buffer {
+    return this.buf.subarray(0, this.pos);
+  }
+
+  /** The bytes written so far, as a copy of their own. */
+  copy(): Buffer {
+    return Buffer.from(this.view());
   }
 
   byte(b: number): void {
@@ -170,10 +189,36 @@ class ProtoWriter {
     }
   }
 
+  /** A length-delimited string. */
   string(s: string): void {
     const bytes = utf8Length(s);
     this.varint(bytes);
     this.stringBody(s, bytes);
+  }
+
+  /** Text known to be ASCII (JSON punctuation, keys, hex ids, numbers). */
+  ascii(s: string): void {
+    this.stringBody(s, s.length);
+  }
+
+  /** A JSON string literal: printable ASCII without `"` or `\\` as it is, anything else through JSON.stringify. */
+  jsonString(s: string): void {
+    const buf = this.buf;
+    const start = this.pos;
+    let pos = start;
+    buf[pos++] = 34;
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c < 0x20 || c > 0x7e || c === 34 || c === 92) {
+        this.pos = start;
+        const quoted = JSON.stringify(s);
+        this.stringBody(quoted, utf8Length(quoted));
+        return;
+      }
+      buf[pos++] = c;
+    }
+    buf[pos++] = 34;
+    this.pos = pos;
   }
 
   raw(bytes: Uint8Array): void {
@@ -210,14 +255,18 @@ const KEY_BYTES: readonly Buffer[] = ATTRIBUTE_KEYS.map((key) => {
   return Buffer.concat([Buffer.from([TAG_KEY, body.length]), body]);
 });
 
-/** An upper bound of a span's encoded size, so that `ensure` runs once per span. */
-function spanSizeBound(span: SpanRecord): number {
-  let n = 128 + 3 * span.name.length + (span.traceState === null ? 0 : 3 * span.traceState.length);
-  if (span.statusMessage !== null) n += 3 * span.statusMessage.length;
+/**
+ * An upper bound of a span's encoded size, so that `ensure` runs once per span: `perChar`
+ * bytes per character of its strings (UTF-8: 3; JSON, escapes included: 6), `perKey` per
+ * attribute besides its key and value.
+ */
+function spanSizeBound(span: SpanRecord, perChar: number, perKey: number): number {
+  let n = 4 * perKey + perChar * (span.name.length + (span.traceState === null ? 0 : span.traceState.length));
+  if (span.statusMessage !== null) n += perChar * span.statusMessage.length;
   const attributes = span.attributes;
   for (let slot = 0; slot < attributes.length; slot++) {
     const value = attributes[slot];
-    if (value !== null) n += KEY_BYTES[slot].length + 16 + (typeof value === 'string' ? 3 * value.length : 10);
+    if (value !== null) n += perKey + ATTRIBUTE_KEYS[slot].length + (typeof value === 'string' ? perChar * value.length : 20);
   }
   return n;
 }
@@ -229,11 +278,10 @@ export class OtlpProtobufEncoder implements SpanEncoder {
   /** `1: Resource` and `1: InstrumentationScope`, each with its tag and length. */
   readonly #resource: Buffer;
   readonly #scope: Buffer;
-  readonly #writer = new ProtoWriter(64 * 1024);
 
   constructor(origin: OtlpOrigin, clock: SpanClock) {
     this.#clock = clock;
-    const w = new ProtoWriter(1024);
+    const w = new ByteWriter(1024);
     w.byte(TAG_RESOURCE);
     const resource = w.begin(5);
     for (const [key, value] of Object.entries(origin.resource)) {
@@ -250,7 +298,7 @@ export class OtlpProtobufEncoder implements SpanEncoder {
       w.end(kv, 5);
     }
     w.end(resource, 5);
-    this.#resource = Buffer.from(w.buf.subarray(0, w.pos));
+    this.#resource = w.copy();
     w.pos = 0;
     w.ensure(16 + 3 * origin.scopeName.length);
     w.byte(TAG_SCOPE);
@@ -258,11 +306,10 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     w.byte(TAG_SCOPE_NAME);
     w.string(origin.scopeName);
     w.end(scope, 5);
-    this.#scope = Buffer.from(w.buf.subarray(0, w.pos));
+    this.#scope = w.copy();
   }
 
-  encode(spans: readonly SpanRecord[]): Buffer {
-    const w = this.#writer;
+  encode(spans: readonly SpanRecord[], w = new ByteWriter(16 * 1024)): Buffer {
     w.pos = 0;
     w.ensure(16 + this.#resource.length + this.#scope.length);
     w.byte(TAG_REQUEST_RESOURCE_SPANS);
@@ -274,12 +321,11 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     for (let i = 0; i < spans.length; i++) this.#span(w, spans[i]);
     w.end(scopeSpans, 5);
     w.end(resourceSpans, 5);
-    // A copy: the scratch buffer is reused by the next batch while this one is still sending.
-    return Buffer.from(w.buf.subarray(0, w.pos));
+    return w.view();
   }
 
-  #span(w: ProtoWriter, span: SpanRecord): void {
-    w.ensure(spanSizeBound(span));
+  #span(w: ByteWriter, span: SpanRecord): void {
+    w.ensure(spanSizeBound(span, 3, 32));
     w.byte(TAG_SPAN);
     const start = w.begin(2);
     w.byte(TAG_TRACE_ID);
@@ -355,52 +401,95 @@ export class OtlpProtobufEncoder implements SpanEncoder {
 const JSON_STRING_KEYS = ATTRIBUTE_KEYS.map((key) => `{"key":${JSON.stringify(key)},"value":{"stringValue":`);
 const JSON_INT_KEYS = ATTRIBUTE_KEYS.map((key) => `{"key":${JSON.stringify(key)},"value":{"intValue":"`);
 
-/** OTLP/HTTP JSON (`application/json`). */
+/**
+ * OTLP/HTTP JSON (`application/json`), written as bytes with the same writer (building one
+ * large string and encoding it cost several times more).
+ */
 export class OtlpJsonEncoder implements SpanEncoder {
   readonly contentType = 'application/json';
   readonly #clock: SpanClock;
   /** Everything before the first span, and after the last. */
-  readonly #head: string;
-  readonly #tail = ']}]}]}';
+  readonly #head: Buffer;
+  readonly #tail = Buffer.from(']}]}]}');
 
   constructor(origin: OtlpOrigin, clock: SpanClock) {
     this.#clock = clock;
     const resource = {
       attributes: Object.entries(origin.resource).map(([key, value]) => ({ key, value: { stringValue: value } })),
     };
-    this.#head = `{"resourceSpans":[{"resource":${JSON.stringify(resource)},"scopeSpans":[{"scope":${JSON.stringify({ name: origin.scopeName })},"spans":[`;
+    this.#head = Buffer.from(`{"resourceSpans":[{"resource":${JSON.stringify(resource)},"scopeSpans":[{"scope":${JSON.stringify({ name: origin.scopeName })},"spans":[`, 'utf8');
   }
 
-  encode(spans: readonly SpanRecord[]): Buffer {
-    let out = this.#head;
+  encode(spans: readonly SpanRecord[], w = new ByteWriter(16 * 1024)): Buffer {
+    w.pos = 0;
+    w.ensure(this.#head.length + this.#tail.length);
+    w.raw(this.#head);
     for (let i = 0; i < spans.length; i++) {
-      if (i > 0) out += ',';
-      out += this.#span(spans[i]);
+      const span = spans[i];
+      w.ensure(spanSizeBound(span, 6, 64) + 400);
+      if (i > 0) w.byte(44); // ,
+      this.#span(w, span);
     }
-    return Buffer.from(out + this.#tail, 'utf8');
+    w.ensure(this.#tail.length);
+    w.raw(this.#tail);
+    return w.view();
   }
 
-  #span(span: SpanRecord): string {
+  #span(w: ByteWriter, span: SpanRecord): void {
     const clock = this.#clock;
-    let out = `{"traceId":"${span.traceId}","spanId":"${span.spanId}"`;
-    if (span.parentSpanId !== null) out += `,"parentSpanId":"${span.parentSpanId}"`;
-    if (span.traceState !== null && span.traceState !== '') out += `,"traceState":${JSON.stringify(span.traceState)}`;
-    out += `,"name":${JSON.stringify(span.name)},"kind":${span.kind},"startTimeUnixNano":"${clock.decimal(span.startTime)}","endTimeUnixNano":"${clock.decimal(span.endTime)}","attributes":[`;
+    w.ascii('{"traceId":"');
+    w.ascii(span.traceId);
+    w.ascii('","spanId":"');
+    w.ascii(span.spanId);
+    if (span.parentSpanId !== null) {
+      w.ascii('","parentSpanId":"');
+      w.ascii(span.parentSpanId);
+    }
+    w.ascii('"');
+    if (span.traceState !== null && span.traceState !== '') {
+      w.ascii(',"traceState":');
+      w.jsonString(span.traceState);
+    }
+    w.ascii(',"name":');
+    w.jsonString(span.name);
+    w.ascii(',"kind":');
+    w.ascii(String(span.kind));
+    w.ascii(',"startTimeUnixNano":"');
+    w.ascii(clock.decimal(span.startTime));
+    w.ascii('","endTimeUnixNano":"');
+    w.ascii(clock.decimal(span.endTime));
+    w.ascii('","attributes":[');
     const attributes = span.attributes;
     let first = true;
     for (let slot = 0; slot < attributes.length; slot++) {
       const value = attributes[slot];
       if (value === null) continue;
-      if (!first) out += ',';
+      if (!first) w.byte(44);
       first = false;
-      out += typeof value === 'string' ? `${JSON_STRING_KEYS[slot]}${JSON.stringify(value)}}}` : `${JSON_INT_KEYS[slot]}${value}"}}`;
+      if (typeof value === 'string') {
+        w.ascii(JSON_STRING_KEYS[slot]);
+        w.jsonString(value);
+        w.ascii('}}');
+      } else {
+        w.ascii(JSON_INT_KEYS[slot]);
+        w.ascii(String(value));
+        w.ascii('"}}');
+      }
     }
-    out += ']';
+    w.byte(93); // ]
     if (span.statusCode !== STATUS_UNSET) {
-      out += span.statusMessage === null || span.statusMessage === ''
-        ? `,"status":{"code":${span.statusCode}}`
-        : `,"status":{"message":${JSON.stringify(span.statusMessage)},"code":${span.statusCode}}`;
+      w.ascii(',"status":{');
+      if (span.statusMessage !== null && span.statusMessage !== '') {
+        w.ascii('"message":');
+        w.jsonString(span.statusMessage);
+        w.byte(44);
+      }
+      w.ascii('"code":');
+      w.ascii(String(span.statusCode));
+      w.byte(125); // }
     }
-    return `${out},"flags":${spanFlags(span)}}`;
+    w.ascii(',"flags":');
+    w.ascii(String(spanFlags(span)));
+    w.byte(125);
   }
 }

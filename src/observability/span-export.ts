@@ -17,7 +17,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import type { SpanEncoder } from './otlp-encode.js';
+import { ByteWriter, type SpanEncoder } from './otlp-encode.js';
 import { type SpanClock, spanAttributes, type SpanRecord } from './span-record.js';
 
 export interface SpanExporter {
@@ -184,6 +184,8 @@ export class OtlpHttpExporter implements SpanExporter {
   readonly #url: URL;
   readonly #agent: HttpAgent;
   readonly #request: typeof httpRequest;
+  /** Writers whose last body is sent: reused, so a batch's body is not a fresh allocation. */
+  readonly #writers: ByteWriter[] = [];
   #inFlight = 0;
 
   constructor(encoder: SpanEncoder, settings: OtlpHttpSettings) {
@@ -203,14 +205,24 @@ export class OtlpHttpExporter implements SpanExporter {
   async export(spans: readonly SpanRecord[]): Promise<void> {
     if (this.#inFlight >= CONCURRENCY_LIMIT) throw new Error('concurrent export limit reached');
     this.#inFlight++;
+    let writer: ByteWriter | null = this.#writers.pop() ?? new ByteWriter(64 * 1024);
     try {
-      let body = this.#encoder.encode(spans);
-      if (this.#settings.compression === 'gzip') body = await gzipAsync(body);
+      let body = this.#encoder.encode(spans, writer);
+      if (this.#settings.compression === 'gzip') {
+        body = await gzipAsync(body);
+        this.#writers.push(writer);
+        writer = null;
+      }
       const deadline = Date.now() + this.#settings.timeoutMillis;
       let backoff = INITIAL_BACKOFF_MS;
       for (let retries = 0; ; retries++) {
         const result = await this.#post(body, Math.max(1, deadline - Date.now()));
-        if (result.ok) return;
+        if (result.ok) {
+          // The collector answered, so it read the whole body: the writer may be reused. (After a
+          // failure the socket may still hold the body, and the writer is left to the GC.)
+          if (writer !== null) this.#writers.push(writer);
+          return;
+        }
         if (!result.retry || retries >= MAX_RETRIES) throw result.error;
         const wait = result.retryAfterMs ?? Math.min(backoff * (0.8 + Math.random() * 0.4), MAX_BACKOFF_MS);
         backoff *= BACKOFF_MULTIPLIER;

@@ -287,6 +287,17 @@ export function splitHostPort(authority: string): HostPort {
   return { host: authority, port: undefined };
 }
 
+/** splitHostPort(authority), remembered under `key` in a cache of at most 10,000 entries. */
+function cachedHostPort(cache: Map<string, HostPort>, key: string, authority: string): HostPort {
+  let hp = cache.get(key);
+  if (hp === undefined) {
+    if (cache.size >= 10_000) cache.clear();
+    hp = splitHostPort(authority);
+    cache.set(key, hp);
+  }
+  return hp;
+}
+
 /**
  * The RequestTracer: decides (SamplingPlan), then records a server span per request and a
  * client span per upstream attempt as SpanRecords, each handed to `onEnd` when it ends.
@@ -298,8 +309,9 @@ export class CompactRequestTracer implements GatewayTracer {
   readonly #ids = new IdSource();
   /** The caller's traceparent, parsed into this (reused) object. */
   readonly #parent: TraceparentFields = { traceId: '', spanId: '', flags: 0 };
-  /** Parsed destination addresses; they change with the configuration, rarely. */
+  /** Parsed destination addresses (they change with the configuration, rarely) and Host values (few). */
   readonly #destinations = new Map<string, HostPort>();
+  readonly #hosts = new Map<string, HostPort>();
   /** The last tracestate normalized: callers tend to send the same one again and again. */
   #lastTraceState = '';
   #lastTraceStateNormalized = '';
@@ -337,7 +349,7 @@ export class CompactRequestTracer implements GatewayTracer {
     a[SLOT_URL_SCHEME] = 'http';
     if (!known) a[SLOT_METHOD_ORIGINAL] = method;
     if (host) {
-      const hp = splitHostPort(host);
+      const hp = cachedHostPort(this.#hosts, host, host);
       a[SLOT_SERVER_ADDRESS] = hp.host;
       if (hp.port !== undefined) a[SLOT_SERVER_PORT] = hp.port;
     }
@@ -355,12 +367,7 @@ export class CompactRequestTracer implements GatewayTracer {
 
   /** The client span of one upstream attempt (used by CompactRequestTrace); recorded, as its server span is. */
   startClient(server: SpanRecord, method: string, destinationId: string, address: string, attempt: number): SpanRecord {
-    let hp = this.#destinations.get(address);
-    if (hp === undefined) {
-      if (this.#destinations.size > 10_000) this.#destinations.clear();
-      hp = splitHostPort(address.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, ''));
-      this.#destinations.set(address, hp);
-    }
+    const hp = this.#destinations.get(address) ?? cachedHostPort(this.#destinations, address, address.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, ''));
     const client = new SpanRecord(server.traceId, this.#ids.spanId(), server.spanId, false, server.traceState, SPAN_KIND_CLIENT, method === '_OTHER' ? 'HTTP' : method, performance.now());
     const a = client.attributes;
     a[SLOT_METHOD] = method;

@@ -4,7 +4,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otl
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { describe, expect, it } from 'vitest';
-import { OtlpJsonEncoder, OtlpProtobufEncoder, type OtlpOrigin } from '../../src/observability/otlp-encode.js';
+import { ByteWriter, OtlpJsonEncoder, OtlpProtobufEncoder, type OtlpOrigin } from '../../src/observability/otlp-encode.js';
 import { SLOT_ROUTE, SLOT_URL_PATH, SpanClock, spanAttributes, SpanRecord, SPAN_KIND_SERVER } from '../../src/observability/span-record.js';
 import { CompactRequestTracer, samplerFromEnv } from '../../src/observability/tracing.js';
 import { seeded } from '../support/random.js';
@@ -136,14 +136,15 @@ describe('OTLP encoders, against @opentelemetry/otlp-transformer', () => {
     expect(server.attributes.find((a) => a.key === 'http.response.status_code')?.value.intValue).toBe('503');
   });
 
-  it('encoders_reuseTheirScratch_withoutLeakingOneBatchIntoTheNext', () => {
-    const encoder = new OtlpProtobufEncoder(ORIGIN, clock);
+  it('encoders_reuseAWriter_withoutLeakingOneBatchIntoTheNext', () => {
     const spans = sampleSpans();
-    const first = encoder.encode(spans);
-    const copy = Buffer.from(first);
-    const second = encoder.encode(spans.slice(0, 2));
-    expect(first.equals(copy)).toBe(true);
+    const writer = new ByteWriter(64);
+    const protobuf = new OtlpProtobufEncoder(ORIGIN, clock);
+    protobuf.encode(spans, writer); // large: the writer grows
+    const second = protobuf.encode(spans.slice(0, 2), writer);
     expect(normalize(decodeTraceExport(second))).toEqual(normalize(decodeTraceExport(ProtobufTraceSerializer.serializeRequest(spans.slice(0, 2).map(readable))!)));
+    const json = new OtlpJsonEncoder(ORIGIN, clock).encode(spans.slice(2, 3), writer);
+    expect(normalize(JSON.parse(json.toString('utf8')))).toEqual(normalize(JSON.parse(Buffer.from(JsonTraceSerializer.serializeRequest(spans.slice(2, 3).map(readable))!).toString('utf8'))));
   });
 });
 
