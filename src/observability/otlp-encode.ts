@@ -76,6 +76,9 @@ const HEX_VALUE = new Int8Array(128).fill(0);
 for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
 for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = 10 + i;
 
+/** "00" "01" ... "99" as ASCII byte pairs. */
+const DIGIT_PAIRS = Buffer.from(Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0')).join(''));
+
 function varintSize(n: number): number {
   if (n < 0x80) return 1;
   if (n < 0x4000) return 2;
@@ -108,6 +111,8 @@ export class ByteWriter {
   buf: Buffer;
   pos = 0;
   readonly #words: [number, number] = [0, 0];
+  #seconds = -1;
+  #secondsDigits = Buffer.alloc(0);
 
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
@@ -162,10 +167,47 @@ export class ByteWriter {
     this.pos = pos + 4;
   }
 
+  /** A reading as Unix nanoseconds, fixed64 (protobuf). */
   time(clock: SpanClock, readingMs: number): void {
     clock.words(readingMs, this.#words);
     this.uint32le(this.#words[0]);
     this.uint32le(this.#words[1]);
+  }
+
+  /** A reading as Unix nanoseconds in decimal digits (JSON), without making a string. */
+  decimalTime(clock: SpanClock, readingMs: number): void {
+    const parts = this.#words;
+    clock.parts(readingMs, parts);
+    // The seconds change once a second: their ten or so digits are kept from the last time.
+    if (parts[0] !== this.#seconds) {
+      this.#seconds = parts[0];
+      const at = this.pos;
+      this.digits(parts[0], 1);
+      this.#secondsDigits = Buffer.from(this.buf.subarray(at, this.pos));
+      this.pos = at;
+    }
+    this.raw(this.#secondsDigits);
+    this.digits(parts[1], 9);
+  }
+
+  /** A whole number 0 <= n < 2^53 in decimal, zero-padded to `width` digits. */
+  digits(n: number, width: number): void {
+    let count = 1;
+    for (let v = n; v >= 10; v = Math.floor(v / 10)) count++;
+    if (count < width) count = width;
+    const buf = this.buf;
+    let pos = this.pos + count;
+    this.pos = pos;
+    // Two digits at a time from a table; integer division stays in 32-bit operations below 2^31.
+    while (count >= 2) {
+      const q = n < 0x8000_0000 ? (n / 100) | 0 : Math.floor(n / 100);
+      const r = (n - q * 100) * 2;
+      buf[--pos] = DIGIT_PAIRS[r + 1];
+      buf[--pos] = DIGIT_PAIRS[r];
+      n = q;
+      count -= 2;
+    }
+    if (count === 1) buf[--pos] = 48 + n;
   }
 
   /** Length-delimited bytes from a lower-case hex id. */
@@ -398,8 +440,16 @@ export class OtlpProtobufEncoder implements SpanEncoder {
 }
 
 /** `{"key":"<key>","value":{"stringValue":` (or `"intValue":"`) for every attribute slot. */
-const JSON_STRING_KEYS = ATTRIBUTE_KEYS.map((key) => `{"key":${JSON.stringify(key)},"value":{"stringValue":`);
-const JSON_INT_KEYS = ATTRIBUTE_KEYS.map((key) => `{"key":${JSON.stringify(key)},"value":{"intValue":"`);
+const JSON_STRING_KEYS = ATTRIBUTE_KEYS.map((key) => Buffer.from(`{"key":${JSON.stringify(key)},"value":{"stringValue":`));
+const JSON_INT_KEYS = ATTRIBUTE_KEYS.map((key) => Buffer.from(`{"key":${JSON.stringify(key)},"value":{"intValue":"`));
+/** The JSON between a span's values, as bytes (`raw`, one native copy, beats a loop over a string). */
+const J = {
+  traceId: Buffer.from('{"traceId":"'), spanId: Buffer.from('","spanId":"'), parentSpanId: Buffer.from('","parentSpanId":"'),
+  traceState: Buffer.from('","traceState":'), name: Buffer.from(',"name":'), nameAfterId: Buffer.from('","name":'),
+  kind: Buffer.from(',"kind":'), start: Buffer.from(',"startTimeUnixNano":"'), end: Buffer.from('","endTimeUnixNano":"'),
+  attributes: Buffer.from('","attributes":['), stringEnd: Buffer.from('}}'), intEnd: Buffer.from('"}}'),
+  status: Buffer.from(',"status":{'), message: Buffer.from('"message":'), code: Buffer.from('"code":'), flags: Buffer.from(',"flags":'),
+};
 
 /**
  * OTLP/HTTP JSON (`application/json`), written as bytes with the same writer (building one
@@ -437,28 +487,29 @@ export class OtlpJsonEncoder implements SpanEncoder {
 
   #span(w: ByteWriter, span: SpanRecord): void {
     const clock = this.#clock;
-    w.ascii('{"traceId":"');
+    w.raw(J.traceId);
     w.ascii(span.traceId);
-    w.ascii('","spanId":"');
+    w.raw(J.spanId);
     w.ascii(span.spanId);
     if (span.parentSpanId !== null) {
-      w.ascii('","parentSpanId":"');
+      w.raw(J.parentSpanId);
       w.ascii(span.parentSpanId);
     }
-    w.ascii('"');
     if (span.traceState !== null && span.traceState !== '') {
-      w.ascii(',"traceState":');
+      w.raw(J.traceState);
       w.jsonString(span.traceState);
+      w.raw(J.name);
+    } else {
+      w.raw(J.nameAfterId);
     }
-    w.ascii(',"name":');
     w.jsonString(span.name);
-    w.ascii(',"kind":');
-    w.ascii(String(span.kind));
-    w.ascii(',"startTimeUnixNano":"');
-    w.ascii(clock.decimal(span.startTime));
-    w.ascii('","endTimeUnixNano":"');
-    w.ascii(clock.decimal(span.endTime));
-    w.ascii('","attributes":[');
+    w.raw(J.kind);
+    w.digits(span.kind, 1);
+    w.raw(J.start);
+    w.decimalTime(clock, span.startTime);
+    w.raw(J.end);
+    w.decimalTime(clock, span.endTime);
+    w.raw(J.attributes);
     const attributes = span.attributes;
     let first = true;
     for (let slot = 0; slot < attributes.length; slot++) {
@@ -467,29 +518,29 @@ export class OtlpJsonEncoder implements SpanEncoder {
       if (!first) w.byte(44);
       first = false;
       if (typeof value === 'string') {
-        w.ascii(JSON_STRING_KEYS[slot]);
+        w.raw(JSON_STRING_KEYS[slot]);
         w.jsonString(value);
-        w.ascii('}}');
+        w.raw(J.stringEnd);
       } else {
-        w.ascii(JSON_INT_KEYS[slot]);
-        w.ascii(String(value));
-        w.ascii('"}}');
+        w.raw(JSON_INT_KEYS[slot]);
+        w.digits(value, 1);
+        w.raw(J.intEnd);
       }
     }
     w.byte(93); // ]
     if (span.statusCode !== STATUS_UNSET) {
-      w.ascii(',"status":{');
+      w.raw(J.status);
       if (span.statusMessage !== null && span.statusMessage !== '') {
-        w.ascii('"message":');
+        w.raw(J.message);
         w.jsonString(span.statusMessage);
         w.byte(44);
       }
-      w.ascii('"code":');
-      w.ascii(String(span.statusCode));
+      w.raw(J.code);
+      w.digits(span.statusCode, 1);
       w.byte(125); // }
     }
-    w.ascii(',"flags":');
-    w.ascii(String(spanFlags(span)));
+    w.raw(J.flags);
+    w.digits(spanFlags(span), 1);
     w.byte(125);
   }
 }

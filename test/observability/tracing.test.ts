@@ -174,11 +174,12 @@ describe('CompactRequestTracer', () => {
 
   it('ids_areDistinctValidHex_acrossThePoolsRefills', () => {
     const { spans, tracer } = harness();
-    for (let i = 0; i < 600; i++) tracer.start('GET', '/', 'r', 'h', undefined, undefined)!.end(200, null);
+    // 64 KiB of random bytes give 2,730 root requests their ids: this crosses a refill.
+    for (let i = 0; i < 3000; i++) tracer.start('GET', '/', 'r', 'h', undefined, undefined)!.end(200, null);
     const traceIds = new Set(spans.map((s) => s.traceId));
     const spanIds = new Set(spans.map((s) => s.spanId));
-    expect(traceIds.size).toBe(600);
-    expect(spanIds.size).toBe(600);
+    expect(traceIds.size).toBe(3000);
+    expect(spanIds.size).toBe(3000);
     for (const s of spans) {
       expect(s.traceId).toMatch(/^[0-9a-f]{32}$/);
       expect(s.traceId).not.toBe('0'.repeat(32));
