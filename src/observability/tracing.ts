@@ -1,7 +1,11 @@
 /**
- * Distributed tracing (OBS-01): the RequestTracer a worker's pipeline calls, built on
- * @opentelemetry/sdk-trace-node. One tracer provider per worker thread; spans leave through a
- * BatchSpanProcessor, so exporting never happens on the request's own turn.
+ * Distributed tracing (OBS-01): the RequestTracer a worker's pipeline calls. One tracer per
+ * worker thread records compact spans (span-record.ts) and hands them to a batch queue with
+ * the BatchSpanProcessor's rules (span-export.ts), which encodes OTLP directly from the records
+ * (otlp-encode.ts); exporting never happens on the request's own turn. It speaks the
+ * OpenTelemetry settings (OTEL_*), W3C Trace Context and OTLP, but does not go through the
+ * OpenTelemetry SDK: the SDK's span objects, context propagation, id generator and
+ * transformer cost about a quarter of a worker's time at 100% sampling (docs/performance.md).
  *
  *   caller ──traceparent──▶ [server span  "GET <route id>"]             kind SERVER, parent: the caller's span
  *                               └─ [client span "GET"]  ──traceparent──▶ upstream
@@ -17,35 +21,32 @@
  *
  * The context is passed explicitly (no AsyncLocalStorage context manager, no global provider):
  * the pipeline holds its RequestTrace, and nothing else in the worker creates spans.
+ *
+ * Per recorded request: one CompactRequestTrace, a SpanRecord for the server span and one per
+ * upstream attempt, and the id and traceparent strings; nothing else is allocated until export.
  */
-import {
-  defaultTextMapGetter, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace,
-  type Attributes, type Context, type Span, type Tracer,
-} from '@opentelemetry/api';
-import { setGlobalErrorHandler, W3CTraceContextPropagator } from '@opentelemetry/core';
-import { OTLPTraceExporter as OtlpJsonExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { OTLPTraceExporter as OtlpProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
-import {
-  AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ConsoleSpanExporter, NodeTracerProvider, ParentBasedSampler,
-  SamplingDecision, TraceIdRatioBasedSampler, type Sampler, type SamplingResult, type SpanExporter,
-} from '@opentelemetry/sdk-trace-node';
-import {
-  ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_HTTP_REQUEST_RESEND_COUNT,
-  ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_SERVICE_NAME, ATTR_URL_PATH,
-  ATTR_URL_SCHEME,
-} from '@opentelemetry/semantic-conventions';
+import { parseKeyPairsIntoRecord } from '@opentelemetry/core';
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from './logger.js';
 import { setTraceLogFields } from './logger.js';
+import { OtlpJsonEncoder, OtlpProtobufEncoder } from './otlp-encode.js';
+import { ConsoleSpanExporter, OtlpHttpExporter, SpanBatcher, type BatchSettings, type OtlpHttpSettings, type SpanExporter } from './span-export.js';
+import {
+  IdSource, normalizeTraceState, parseTraceparent, SLOT_DESTINATION, SLOT_ERROR_CODE, SLOT_ERROR_TYPE, SLOT_METHOD,
+  SLOT_METHOD_ORIGINAL, SLOT_RESEND_COUNT, SLOT_ROUTE, SLOT_SERVER_ADDRESS, SLOT_SERVER_PORT, SLOT_STATUS_CODE,
+  SLOT_URL_PATH, SLOT_URL_SCHEME, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SpanClock, SpanRecord, STATUS_ERROR,
+  traceIdRatioSampled, type TraceparentFields,
+} from './span-record.js';
 import type { RequestTrace, RequestTracer } from './tracing-types.js';
+
+export { ATTR_FENGLING_DESTINATION, ATTR_FENGLING_ERROR_CODE } from './span-record.js';
 
 export const DEFAULT_SERVICE_NAME = 'fengling-gateway';
 export const DEFAULT_OTLP_TRACES_URL = 'http://localhost:4318/v1/traces';
 /** error.type of a request whose client went away before the response ended (no ErrorCode). */
 export const CLIENT_ABORTED_ERROR = 'CLIENT_ABORTED';
-/** The gateway's own error code (docs/errors.md) on a span, for 4xx failures too. */
-export const ATTR_FENGLING_ERROR_CODE = 'fengling.error.code';
-export const ATTR_FENGLING_DESTINATION = 'fengling.destination.id';
+/** The instrumentation scope of the gateway's spans. */
+export const SCOPE_NAME = 'fengling-gateway';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -57,12 +58,13 @@ export interface TracingSettings {
   readonly exporters: readonly ExporterName[];
   readonly protocol: OtlpProtocol;
   readonly url: string;
-  readonly sampler: Sampler;
+  /** OTEL_EXPORTER_OTLP_HEADERS, _TIMEOUT, _COMPRESSION, _CERTIFICATE, _CLIENT_* (and their _TRACES_ forms). */
+  readonly otlp: Omit<OtlpHttpSettings, 'url'>;
   readonly samplerName: string;
   readonly plan: SamplingPlan;
   readonly serviceName: string;
   readonly resource: Readonly<Record<string, string>>;
-  readonly batch: { readonly scheduledDelayMillis: number; readonly exportTimeoutMillis: number; readonly maxQueueSize: number; readonly maxExportBatchSize: number };
+  readonly batch: BatchSettings;
 }
 
 /** Parse the OTEL_* variables; null when tracing is off. Problems go to `warn`. */
@@ -85,11 +87,11 @@ export function tracingSettings(env: Env, warn: (message: string) => void): Trac
   if (rawProtocol === 'http/json' || rawProtocol === 'http/protobuf') protocol = rawProtocol;
   else warn(`OTEL_EXPORTER_OTLP_PROTOCOL: ${JSON.stringify(rawProtocol)} is not supported (http/json, http/protobuf); using http/protobuf`);
 
-  const { sampler, name: samplerName, plan } = samplerFromEnv(env, warn);
+  const { name: samplerName, plan } = samplerFromEnv(env, warn);
   const resource = resourceAttributes(env.OTEL_RESOURCE_ATTRIBUTES);
   const serviceName = env.OTEL_SERVICE_NAME?.trim() || resource[ATTR_SERVICE_NAME] || DEFAULT_SERVICE_NAME;
   return {
-    exporters, protocol, url: otlpTracesUrl(env), sampler, samplerName, plan, serviceName, resource,
+    exporters, protocol, url: otlpTracesUrl(env), otlp: otlpExporterSettings(env, warn), samplerName, plan, serviceName, resource,
     batch: {
       scheduledDelayMillis: positive(env, 'OTEL_BSP_SCHEDULE_DELAY', 5000, warn),
       exportTimeoutMillis: positive(env, 'OTEL_BSP_EXPORT_TIMEOUT', 30_000, warn),
@@ -108,8 +110,26 @@ export function otlpTracesUrl(env: Env): string {
   return DEFAULT_OTLP_TRACES_URL;
 }
 
+/**
+ * The OTLP exporter's own variables, as OpenTelemetry's OTLP/HTTP exporters read them: the
+ * `_TRACES_` form wins (headers: merged over the general ones), timeout 10 s, no compression.
+ */
+export function otlpExporterSettings(env: Env, warn: (message: string) => void): Omit<OtlpHttpSettings, 'url'> {
+  const pick = (name: string): string | undefined => env[`OTEL_EXPORTER_OTLP_TRACES_${name}`]?.trim() || env[`OTEL_EXPORTER_OTLP_${name}`]?.trim() || undefined;
+  const headers = { ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) };
+  const timeoutMillis = positive(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', positive(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, warn), warn);
+  let compression: 'none' | 'gzip' = 'none';
+  const rawCompression = pick('COMPRESSION')?.toLowerCase();
+  if (rawCompression === 'gzip') compression = 'gzip';
+  else if (rawCompression !== undefined && rawCompression !== 'none') warn(`OTEL_EXPORTER_OTLP_COMPRESSION: ${JSON.stringify(rawCompression)} is not supported (gzip, none); using none`);
+  return {
+    headers, timeoutMillis, compression,
+    certificate: pick('CERTIFICATE'), clientCertificate: pick('CLIENT_CERTIFICATE'), clientKey: pick('CLIENT_KEY'),
+  };
+}
+
 /** OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG, as the specification defines them. */
-export function samplerFromEnv(env: Env, warn: (message: string) => void): { sampler: Sampler; name: string; plan: SamplingPlan } {
+export function samplerFromEnv(env: Env, warn: (message: string) => void): { name: string; plan: SamplingPlan } {
   let name = (env.OTEL_TRACES_SAMPLER ?? '').trim().toLowerCase() || 'parentbased_always_on';
   const ratio = (): number => {
     const raw = env.OTEL_TRACES_SAMPLER_ARG?.trim();
@@ -120,30 +140,32 @@ export function samplerFromEnv(env: Env, warn: (message: string) => void): { sam
     return 1;
   };
   switch (name) {
-    case 'always_on': return { sampler: new AlwaysOnSampler(), name, plan: { rootRatio: 1, followParent: false, never: false } };
-    case 'always_off': return { sampler: new AlwaysOffSampler(), name, plan: { rootRatio: 0, followParent: false, never: true } };
+    case 'always_on': return { name, plan: { rootRatio: 1, followParent: false, never: false } };
+    case 'always_off': return { name, plan: { rootRatio: 0, followParent: false, never: true } };
     case 'traceidratio': {
       const r = ratio();
-      return { sampler: new TraceIdRatioBasedSampler(r), name, plan: { rootRatio: r, followParent: false, never: r === 0 } };
+      return { name, plan: { rootRatio: r, followParent: false, never: r === 0 } };
     }
-    case 'parentbased_always_off': return { sampler: new ParentBasedSampler({ root: new AlwaysOffSampler() }), name, plan: { rootRatio: 0, followParent: true, never: false } };
+    case 'parentbased_always_off': return { name, plan: { rootRatio: 0, followParent: true, never: false } };
     case 'parentbased_traceidratio': {
       const r = ratio();
-      return { sampler: new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(r) }), name, plan: { rootRatio: r, followParent: true, never: false } };
+      return { name, plan: { rootRatio: r, followParent: true, never: false } };
     }
     case 'parentbased_always_on': break;
     default:
       warn(`OTEL_TRACES_SAMPLER: unsupported sampler ${JSON.stringify(name)}; using parentbased_always_on`);
       name = 'parentbased_always_on';
   }
-  return { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }), name, plan: { rootRatio: 1, followParent: true, never: false } };
+  return { name, plan: { rootRatio: 1, followParent: true, never: false } };
 }
 
 /**
- * What the configured sampler will decide, known before any span exists, so that a request
- * that will not be recorded costs no span at all (ids, attributes, the sampler call):
- * `never` records nothing; a request without a parent is recorded with probability
- * `rootRatio`; with `followParent` a caller's traceparent decides by its sampled flag.
+ * What the configured sampler decides, known before any span exists, so that a request that
+ * will not be recorded costs no span at all:
+ * `never` records nothing; a request without a (valid) parent is recorded with probability
+ * `rootRatio`; with `followParent` a caller's traceparent decides by its sampled flag, and
+ * without it (`always_on`, `traceidratio`) the caller's trace id decides as OpenTelemetry's
+ * TraceIdRatioBased sampler would (ratio 1: always).
  */
 export interface SamplingPlan {
   readonly rootRatio: number;
@@ -151,34 +173,10 @@ export interface SamplingPlan {
   readonly never: boolean;
 }
 
-/**
- * The provider's sampler: it returns a decision taken just before startSpan (the plan's, or
- * "record" for the client span of a recorded server span) and otherwise asks the configured
- * sampler. One decision per request, so a ratio is never applied twice.
- */
-export class DecidingSampler implements Sampler {
-  readonly #inner: Sampler;
-  decision: boolean | null = null;
-
-  constructor(inner: Sampler) {
-    this.#inner = inner;
-  }
-
-  shouldSample(...args: Parameters<Sampler['shouldSample']>): SamplingResult {
-    if (this.decision === null) return this.#inner.shouldSample(...args);
-    return { decision: this.decision ? SamplingDecision.RECORD_AND_SAMPLED : SamplingDecision.NOT_RECORD };
-  }
-
-  toString(): string {
-    return `DecidingSampler{${this.#inner.toString()}}`;
-  }
-}
-
-/** The sampled flag of a valid W3C traceparent (version 00), or undefined when it is not one. */
+/** The sampled flag of a valid W3C traceparent, or undefined when it is not one. */
 export function traceparentSampled(value: string): boolean | undefined {
-  const m = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/.exec(value.trim());
-  if (m === null || /^0+$/.test(m[1]) || /^0+$/.test(m[2])) return undefined;
-  return (parseInt(m[3], 16) & 1) === 1;
+  const fields: TraceparentFields = { traceId: '', spanId: '', flags: 0 };
+  return parseTraceparent(value, fields) ? (fields.flags & 1) === 1 : undefined;
 }
 
 /** OTEL_RESOURCE_ATTRIBUTES: `key=value,key2=value2`, values percent-encoded. */
@@ -216,6 +214,8 @@ export interface GatewayTracer extends RequestTracer {
   shutdown(): Promise<void>;
 }
 
+const COMPLAINT_INTERVAL_MS = 60_000;
+
 /**
  * The worker's tracer, or null when tracing is off (OTEL_TRACES_EXPORTER unset or `none`).
  * `env` is the process environment (worker threads get a copy of the primary's).
@@ -223,29 +223,45 @@ export interface GatewayTracer extends RequestTracer {
 export function createRequestTracer(env: Env, log: Logger): GatewayTracer | null {
   const settings = tracingSettings(env, (message) => log.warn({ code: 'SETTING_INVALID' }, message));
   if (settings === null) return null;
-  const exporters: SpanExporter[] = settings.exporters.map((name) => {
-    if (name === 'console') return new ConsoleSpanExporter();
-    return settings.protocol === 'http/json' ? new OtlpJsonExporter({ url: settings.url }) : new OtlpProtoExporter({ url: settings.url });
+  const clock = new SpanClock();
+  const resource = { ...settings.resource, [ATTR_SERVICE_NAME]: settings.serviceName };
+  const origin = { resource, scopeName: SCOPE_NAME };
+  // Export failures (collector down) and full queues would otherwise vanish: say so, each at most once a minute.
+  let lastFailure = -COMPLAINT_INTERVAL_MS;
+  let lastDrop = -COMPLAINT_INTERVAL_MS;
+  let dropped = 0;
+  const onError = (err: Error): void => {
+    const now = performance.now();
+    if (now - lastFailure < COMPLAINT_INTERVAL_MS) return;
+    lastFailure = now;
+    log.warn({ err: err.message, url: settings.url }, 'exporting trace spans failed');
+  };
+  const onDrop = (count: number): void => {
+    dropped += count;
+    const now = performance.now();
+    if (now - lastDrop < COMPLAINT_INTERVAL_MS) return;
+    lastDrop = now;
+    log.warn({ dropped, maxQueueSize: settings.batch.maxQueueSize }, 'trace spans dropped: the export queue was full');
+    dropped = 0;
+  };
+  const batchers = settings.exporters.map((name) => {
+    let exporter: SpanExporter;
+    if (name === 'console') {
+      exporter = new ConsoleSpanExporter(resource, SCOPE_NAME, clock);
+    } else {
+      const encoder = settings.protocol === 'http/json' ? new OtlpJsonEncoder(origin, clock) : new OtlpProtobufEncoder(origin, clock);
+      exporter = new OtlpHttpExporter(encoder, { ...settings.otlp, url: settings.url });
+    }
+    return new SpanBatcher(exporter, settings.batch, onError, onDrop);
   });
-  const sampler = new DecidingSampler(settings.sampler);
-  const provider = new NodeTracerProvider({
-    resource: resourceFromAttributes({ ...settings.resource, [ATTR_SERVICE_NAME]: settings.serviceName }),
-    sampler,
-    spanProcessors: exporters.map((e) => new BatchSpanProcessor(e, settings.batch)),
-  });
-  // Export failures (collector down) would otherwise vanish: say so, at most once a minute.
-  let lastComplaint = 0;
-  setGlobalErrorHandler((err) => {
-    const now = Date.now();
-    if (now - lastComplaint < 60_000) return;
-    lastComplaint = now;
-    log.warn({ err: err instanceof Error ? err.message : String(err), url: settings.url }, 'exporting trace spans failed');
-  });
+  const onEnd = batchers.length === 1
+    ? (span: SpanRecord): void => batchers[0].add(span)
+    : (span: SpanRecord): void => { for (const b of batchers) b.add(span); };
   log.debug({ exporters: settings.exporters, protocol: settings.protocol, url: settings.url, sampler: settings.samplerName }, 'tracing on');
-  return new OtelRequestTracer(provider.getTracer('fengling-gateway'), () => provider.shutdown(), { plan: settings.plan, sampler });
+  return new CompactRequestTracer(settings.plan, onEnd, async () => {
+    await Promise.all(batchers.map((b) => b.shutdown()));
+  });
 }
-
-const propagator = new W3CTraceContextPropagator();
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
 
@@ -271,91 +287,101 @@ export function splitHostPort(authority: string): HostPort {
   return { host: authority, port: undefined };
 }
 
-export class OtelRequestTracer implements GatewayTracer {
-  readonly #tracer: Tracer;
-  readonly #shutdown: () => Promise<void>;
-  /** Parsed destination addresses; they change with the configuration, rarely. */
-  readonly #destinations = new Map<string, HostPort>();
-
-  /** With a plan, sampling is decided before any span is made (see SamplingPlan). */
-  readonly #decide: { readonly plan: SamplingPlan; readonly sampler: DecidingSampler } | null;
-
-  constructor(tracer: Tracer, shutdown: () => Promise<void>, decide: { readonly plan: SamplingPlan; readonly sampler: DecidingSampler } | null = null) {
-    this.#tracer = tracer;
-    this.#shutdown = shutdown;
-    this.#decide = decide;
+/** splitHostPort(authority), remembered under `key` in a cache of at most 10,000 entries. */
+function cachedHostPort(cache: Map<string, HostPort>, key: string, authority: string): HostPort {
+  let hp = cache.get(key);
+  if (hp === undefined) {
+    if (cache.size >= 10_000) cache.clear();
+    hp = splitHostPort(authority);
+    cache.set(key, hp);
   }
+  return hp;
+}
 
-  /** true: record; false: do not (no span at all); null: let the configured sampler decide. */
-  #preDecide(traceparent: string | undefined): boolean | null {
-    const d = this.#decide;
-    if (d === null) return null;
-    const { plan } = d;
-    if (plan.never) return false;
-    const parentSampled = traceparent === undefined ? undefined : traceparentSampled(traceparent);
-    if (parentSampled === undefined) {
-      if (plan.rootRatio >= 1) return true;
-      if (plan.rootRatio <= 0) return false;
-      return Math.random() < plan.rootRatio;
-    }
-    return plan.followParent ? parentSampled : null;
+/**
+ * The RequestTracer: decides (SamplingPlan), then records a server span per request and a
+ * client span per upstream attempt as SpanRecords, each handed to `onEnd` when it ends.
+ */
+export class CompactRequestTracer implements GatewayTracer {
+  readonly #plan: SamplingPlan;
+  readonly #onEnd: (span: SpanRecord) => void;
+  readonly #shutdown: () => Promise<void>;
+  readonly #ids = new IdSource();
+  /** The caller's traceparent, parsed into this (reused) object. */
+  readonly #parent: TraceparentFields = { traceId: '', spanId: '', flags: 0 };
+  /** Parsed destination addresses (they change with the configuration, rarely) and Host values (few). */
+  readonly #destinations = new Map<string, HostPort>();
+  readonly #hosts = new Map<string, HostPort>();
+  /** The last tracestate normalized: callers tend to send the same one again and again. */
+  #lastTraceState = '';
+  #lastTraceStateNormalized = '';
+
+  constructor(plan: SamplingPlan, onEnd: (span: SpanRecord) => void, shutdown: () => Promise<void> = () => Promise.resolve()) {
+    this.#plan = plan;
+    this.#onEnd = onEnd;
+    this.#shutdown = shutdown;
   }
 
   start(method: string, path: string, routeId: string, host: string, traceparent: string | undefined, tracestate: string | undefined): RequestTrace | null {
-    const decision = this.#preDecide(traceparent);
-    if (decision === false) return null;
-    let parent: Context = ROOT_CONTEXT;
-    if (traceparent !== undefined) {
-      parent = propagator.extract(ROOT_CONTEXT, tracestate === undefined ? { traceparent } : { traceparent, tracestate }, defaultTextMapGetter);
-    }
+    const plan = this.#plan;
+    if (plan.never) return null;
+    const parent = this.#parent;
+    const hasParent = traceparent !== undefined && parseTraceparent(traceparent, parent);
+    let record: boolean;
+    if (!hasParent) record = plan.rootRatio >= 1 || (plan.rootRatio > 0 && Math.random() < plan.rootRatio);
+    else if (plan.followParent) record = (parent.flags & 1) === 1;
+    else record = traceIdRatioSampled(parent.traceId, plan.rootRatio);
+    if (!record) return null;
+
     const known = KNOWN_METHODS.has(method);
-    const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: known ? method : '_OTHER',
-      [ATTR_HTTP_ROUTE]: routeId,
-      [ATTR_URL_PATH]: path,
-      [ATTR_URL_SCHEME]: 'http',
-    };
-    if (!known) attributes[ATTR_HTTP_REQUEST_METHOD_ORIGINAL] = method;
+    const spanId = this.#ids.spanId();
+    let server: SpanRecord;
+    if (hasParent) {
+      const state = tracestate === undefined ? null : this.#traceState(tracestate);
+      server = new SpanRecord(parent.traceId, spanId, parent.spanId, true, state, SPAN_KIND_SERVER, `${known ? method : 'HTTP'} ${routeId}`, performance.now());
+    } else {
+      server = new SpanRecord(this.#ids.traceId(), spanId, null, false, null, SPAN_KIND_SERVER, `${known ? method : 'HTTP'} ${routeId}`, performance.now());
+    }
+    const a = server.attributes;
+    a[SLOT_METHOD] = known ? method : '_OTHER';
+    a[SLOT_ROUTE] = routeId;
+    a[SLOT_URL_PATH] = path;
+    a[SLOT_URL_SCHEME] = 'http';
+    if (!known) a[SLOT_METHOD_ORIGINAL] = method;
     if (host) {
-      const hp = splitHostPort(host);
-      attributes[ATTR_SERVER_ADDRESS] = hp.host;
-      if (hp.port !== undefined) attributes[ATTR_SERVER_PORT] = hp.port;
+      const hp = cachedHostPort(this.#hosts, host, host);
+      a[SLOT_SERVER_ADDRESS] = hp.host;
+      if (hp.port !== undefined) a[SLOT_SERVER_PORT] = hp.port;
     }
-    const sampler = this.#decide?.sampler ?? null;
-    if (sampler !== null) sampler.decision = decision;
-    let span: Span;
-    try {
-      span = this.#tracer.startSpan(`${known ? method : 'HTTP'} ${routeId}`, { kind: SpanKind.SERVER, attributes }, parent);
-    } finally {
-      if (sampler !== null) sampler.decision = null;
-    }
-    if (!span.isRecording()) return null;
-    return new OtelRequestTrace(this, span, known ? method : '_OTHER');
+    return new CompactRequestTrace(this, server, known ? method : '_OTHER');
   }
 
-  /** The client span of one upstream attempt (used by OtelRequestTrace). */
-  startClient(server: Span, method: string, destinationId: string, address: string, attempt: number): Span {
-    let hp = this.#destinations.get(address);
-    if (hp === undefined) {
-      if (this.#destinations.size > 10_000) this.#destinations.clear();
-      hp = splitHostPort(address.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, ''));
-      this.#destinations.set(address, hp);
+  /** A caller's tracestate as it travels on: normalized (see normalizeTraceState), null when empty. */
+  #traceState(raw: string): string | null {
+    if (raw !== this.#lastTraceState) {
+      this.#lastTraceState = raw;
+      this.#lastTraceStateNormalized = normalizeTraceState(raw);
     }
-    const attributes: Attributes = {
-      [ATTR_HTTP_REQUEST_METHOD]: method,
-      [ATTR_SERVER_ADDRESS]: hp.host,
-      [ATTR_SERVER_PORT]: hp.port ?? 80,
-      [ATTR_FENGLING_DESTINATION]: destinationId,
-    };
-    if (attempt > 1) attributes[ATTR_HTTP_REQUEST_RESEND_COUNT] = attempt - 1;
-    // The client span of a recorded server span is recorded: one decision per request.
-    const sampler = this.#decide?.sampler ?? null;
-    if (sampler !== null) sampler.decision = true;
-    try {
-      return this.#tracer.startSpan(method === '_OTHER' ? 'HTTP' : method, { kind: SpanKind.CLIENT, attributes }, trace.setSpan(ROOT_CONTEXT, server));
-    } finally {
-      if (sampler !== null) sampler.decision = null;
-    }
+    return this.#lastTraceStateNormalized === '' ? null : this.#lastTraceStateNormalized;
+  }
+
+  /** The client span of one upstream attempt (used by CompactRequestTrace); recorded, as its server span is. */
+  startClient(server: SpanRecord, method: string, destinationId: string, address: string, attempt: number): SpanRecord {
+    const hp = this.#destinations.get(address) ?? cachedHostPort(this.#destinations, address, address.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, ''));
+    const client = new SpanRecord(server.traceId, this.#ids.spanId(), server.spanId, false, server.traceState, SPAN_KIND_CLIENT, method === '_OTHER' ? 'HTTP' : method, performance.now());
+    const a = client.attributes;
+    a[SLOT_METHOD] = method;
+    a[SLOT_SERVER_ADDRESS] = hp.host;
+    a[SLOT_SERVER_PORT] = hp.port ?? 80;
+    a[SLOT_DESTINATION] = destinationId;
+    if (attempt > 1) a[SLOT_RESEND_COUNT] = attempt - 1;
+    return client;
+  }
+
+  /** A span has ended: to the batch queue(s). */
+  ended(span: SpanRecord): void {
+    span.endTime = performance.now();
+    this.#onEnd(span);
   }
 
   shutdown(): Promise<void> {
@@ -363,70 +389,66 @@ export class OtelRequestTracer implements GatewayTracer {
   }
 }
 
-function hex2(n: number): string {
-  return n < 16 ? `0${n.toString(16)}` : n.toString(16);
-}
-
-class OtelRequestTrace implements RequestTrace {
-  readonly #tracer: OtelRequestTracer;
-  readonly #server: Span;
+class CompactRequestTrace implements RequestTrace {
+  readonly #tracer: CompactRequestTracer;
+  readonly #server: SpanRecord;
   readonly #method: string;
-  #client: Span | null = null;
+  #client: SpanRecord | null = null;
   readonly traceId: string;
   readonly spanId: string;
 
-  constructor(tracer: OtelRequestTracer, server: Span, method: string) {
+  constructor(tracer: CompactRequestTracer, server: SpanRecord, method: string) {
     this.#tracer = tracer;
     this.#server = server;
     this.#method = method;
-    const ctx = server.spanContext();
-    this.traceId = ctx.traceId;
-    this.spanId = ctx.spanId;
+    this.traceId = server.traceId;
+    this.spanId = server.spanId;
   }
 
   startUpstream(destinationId: string, address: string, attempt: number): { readonly traceparent: string; readonly tracestate: string | null } {
     if (this.#client !== null) this.endUpstream(0, 'UPSTREAM_ABORTED');
     const client = this.#tracer.startClient(this.#server, this.#method, destinationId, address, attempt);
     this.#client = client;
-    const ctx = client.spanContext();
-    return {
-      traceparent: `00-${ctx.traceId}-${ctx.spanId}-${hex2(ctx.traceFlags & 0xff)}`,
-      tracestate: ctx.traceState?.serialize() || null,
-    };
+    // Recorded spans are sampled: flags 01.
+    return { traceparent: `00-${client.traceId}-${client.spanId}-01`, tracestate: client.traceState };
   }
 
   endUpstream(status: number, errorCode: string | null): void {
     const client = this.#client;
     if (client === null) return;
     this.#client = null;
-    if (status > 0) client.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+    const a = client.attributes;
+    if (status > 0) a[SLOT_STATUS_CODE] = status;
     // Client spans: 4xx and 5xx are errors (HTTP span status rules); a transport failure too.
     const errorType = errorCode ?? (status >= 400 ? String(status) : null);
     if (errorType !== null) {
-      client.setAttribute(ATTR_ERROR_TYPE, errorType);
-      if (errorCode !== null) client.setAttribute(ATTR_FENGLING_ERROR_CODE, errorCode);
-      client.setStatus({ code: SpanStatusCode.ERROR, message: errorCode ?? undefined });
+      a[SLOT_ERROR_TYPE] = errorType;
+      if (errorCode !== null) a[SLOT_ERROR_CODE] = errorCode;
+      client.statusCode = STATUS_ERROR;
+      client.statusMessage = errorCode;
     }
-    client.end();
+    this.#tracer.ended(client);
   }
 
   end(status: number, errorCode: string | null): void {
     const server = this.#server;
     const aborted = status === 499 && errorCode === null;
     if (this.#client !== null) this.endUpstream(0, aborted ? CLIENT_ABORTED_ERROR : errorCode ?? 'UPSTREAM_ABORTED');
-    if (errorCode !== null) server.setAttribute(ATTR_FENGLING_ERROR_CODE, errorCode);
+    const a = server.attributes;
+    if (errorCode !== null) a[SLOT_ERROR_CODE] = errorCode;
     if (aborted) {
       // Nothing (or not all) was sent: no status code to report, and not a server error.
-      server.setAttribute(ATTR_ERROR_TYPE, CLIENT_ABORTED_ERROR);
+      a[SLOT_ERROR_TYPE] = CLIENT_ABORTED_ERROR;
     } else {
-      server.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+      a[SLOT_STATUS_CODE] = status;
       // Server spans: only 5xx are errors; 4xx are the client's.
       if (status >= 500) {
-        server.setAttribute(ATTR_ERROR_TYPE, errorCode ?? String(status));
-        server.setStatus({ code: SpanStatusCode.ERROR, message: errorCode ?? undefined });
+        a[SLOT_ERROR_TYPE] = errorCode ?? String(status);
+        server.statusCode = STATUS_ERROR;
+        server.statusMessage = errorCode;
       }
     }
-    server.end();
+    this.#tracer.ended(server);
     // The pipeline writes the request's access log line right after end(), in this same turn.
     setTraceLogFields(this.traceId, this.spanId);
   }

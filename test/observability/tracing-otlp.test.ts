@@ -2,6 +2,7 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { simpleConfig, startGateway, type GatewayProcess } from '../support/gateway.js';
+import { decodeTraceExport } from '../support/otlp-decode.js';
 import { startUpstream, type Upstream } from '../support/upstream.js';
 
 /** The fields of an OTLP/JSON span this test reads (ids are hex in OTLP/JSON). */
@@ -16,19 +17,28 @@ interface OtlpSpan {
 const SPAN_KIND_SERVER = 2;
 const SPAN_KIND_CLIENT = 3;
 
-/** A minimal OTLP/HTTP receiver: POST /v1/traces with http/json bodies. */
-async function startReceiver(): Promise<{ server: Server; port: number; spans: OtlpSpan[]; services: string[]; close(): Promise<void> }> {
+/**
+ * A minimal OTLP/HTTP receiver: POST /v1/traces with http/json bodies, or with http/protobuf
+ * ones (decoded by the test's own decoder into the JSON mapping's shape).
+ */
+async function startReceiver(protocol: 'json' | 'protobuf' = 'json'): Promise<{
+  server: Server; port: number; spans: OtlpSpan[]; services: string[]; headers: Array<Record<string, unknown>>; close(): Promise<void>;
+}> {
   const spans: OtlpSpan[] = [];
   const services: string[] = [];
+  const headers: Array<Record<string, unknown>> = [];
+  const contentType = protocol === 'json' ? 'application/json' : 'application/x-protobuf';
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (req.method !== 'POST' || req.url !== '/v1/traces' || !String(req.headers['content-type']).includes('json')) {
+      if (req.method !== 'POST' || req.url !== '/v1/traces' || req.headers['content-type'] !== contentType) {
         res.writeHead(404).end();
         return;
       }
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+      headers.push(req.headers);
+      const raw = Buffer.concat(chunks);
+      const body = (protocol === 'json' ? JSON.parse(raw.toString('utf8')) : decodeTraceExport(raw)) as {
         resourceSpans: Array<{ resource: { attributes: OtlpSpan['attributes'] }; scopeSpans: Array<{ spans: OtlpSpan[] }> }>;
       };
       for (const rs of body.resourceSpans) {
@@ -41,7 +51,7 @@ async function startReceiver(): Promise<{ server: Server; port: number; spans: O
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
-    server, port: (server.address() as AddressInfo).port, spans, services,
+    server, port: (server.address() as AddressInfo).port, spans, services, headers,
     close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
   };
 }
@@ -171,6 +181,48 @@ describe('tracing with OTEL_TRACES_SAMPLER=always_off', () => {
     } finally {
       await gw.stop();
       await up.close();
+      await receiver.close();
+    }
+  });
+});
+
+describe('tracing exported over OTLP/HTTP (http/protobuf, the default), flushed when the gateway stops', () => {
+  it('spans_reachTheCollectorOnShutdown_asProtobuf_withTheConfiguredHeaders', async () => {
+    const up = await startUpstream();
+    const receiver = await startReceiver('protobuf');
+    // A schedule delay far past the test: only the drain on shutdown exports these spans.
+    const env = tracingEnv(receiver.port, { OTEL_BSP_SCHEDULE_DELAY: '600000', OTEL_EXPORTER_OTLP_HEADERS: 'x-collector-key=k%201' });
+    delete env.OTEL_EXPORTER_OTLP_PROTOCOL;
+    const gw = await startGateway({ workers: 2, config: simpleConfig([up.port]), env });
+    try {
+      const traceparent = `00-${CALLER_TRACE}-${CALLER_SPAN}-01`;
+      for (let i = 0; i < 4; i++) expect(await get(gw.port, `/pb/${i}`, { traceparent, tracestate: 'acme=1' })).toBe(200);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(receiver.spans).toEqual([]);
+    } finally {
+      await gw.stop();
+      await up.close();
+    }
+    try {
+      const servers = receiver.spans.filter((s) => s.kind === SPAN_KIND_SERVER);
+      const clients = receiver.spans.filter((s) => s.kind === SPAN_KIND_CLIENT);
+      expect(servers).toHaveLength(4);
+      expect(clients).toHaveLength(4);
+      for (const server of servers) {
+        expect(server.traceId).toBe(CALLER_TRACE);
+        expect(server.parentSpanId).toBe(CALLER_SPAN);
+        expect((server as unknown as { traceState: string }).traceState).toBe('acme=1');
+        expect(attr(server, 'url.path')).toMatch(/^\/pb\/\d$/);
+        expect(attr(server, 'http.response.status_code')).toBe(200);
+      }
+      // Every client span is the child of one of the server spans, one each.
+      expect(clients.map((c) => c.parentSpanId).sort()).toEqual(servers.map((s) => s.spanId).sort());
+      for (const client of clients) expect(attr(client, 'server.port')).toBe(up.port);
+      const seen = up.seen.filter((r) => r.url.startsWith('/pb/')).map((r) => String(r.headers.traceparent).split('-')[2]);
+      expect(seen.sort()).toEqual(clients.map((c) => c.spanId).sort());
+      expect(receiver.services).toContain('gateway-under-test');
+      expect(receiver.headers.every((h) => h['x-collector-key'] === 'k 1')).toBe(true);
+    } finally {
       await receiver.close();
     }
   });

@@ -1,25 +1,28 @@
-import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
-import {
-  AlwaysOnSampler, InMemorySpanExporter, NodeTracerProvider, ParentBasedSampler, SimpleSpanProcessor, type Sampler,
-} from '@opentelemetry/sdk-trace-node';
 import { describe, expect, it } from 'vitest';
+import { spanAttributes, type SpanRecord } from '../../src/observability/span-record.js';
 import {
-  CLIENT_ABORTED_ERROR, DEFAULT_OTLP_TRACES_URL, OtelRequestTracer, otlpTracesUrl, samplerFromEnv, splitHostPort, tracingSettings,
+  CLIENT_ABORTED_ERROR, CompactRequestTracer, DEFAULT_OTLP_TRACES_URL, otlpExporterSettings, otlpTracesUrl, samplerFromEnv, splitHostPort,
+  tracingSettings,
 } from '../../src/observability/tracing.js';
 
 const CALLER_TRACE = '0af7651916cd43dd8448eb211c80319c';
 const CALLER_SPAN = 'b7ad6b7169203331';
+/** OTLP numbering. */
+const SERVER = 2;
+const CLIENT = 3;
+const STATUS_UNSET = 0;
+const STATUS_ERROR = 2;
 
-function harness(sampler: Sampler = new ParentBasedSampler({ root: new AlwaysOnSampler() })) {
-  const exporter = new InMemorySpanExporter();
-  const provider = new NodeTracerProvider({ sampler, spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  const tracer = new OtelRequestTracer(provider.getTracer('test'), () => provider.shutdown());
-  return { exporter, tracer };
+/** A tracer with the default sampler (parentbased_always_on) whose ended spans land in `spans`. */
+function harness() {
+  const spans: SpanRecord[] = [];
+  const tracer = new CompactRequestTracer(samplerFromEnv({}, () => undefined).plan, (s) => spans.push(s));
+  return { spans, tracer };
 }
 
-describe('OtelRequestTracer', () => {
+describe('CompactRequestTracer', () => {
   it('start_joinsTheCallersTrace_andInjectsTheClientSpanUpstream', () => {
-    const { exporter, tracer } = harness();
+    const { spans, tracer } = harness();
     const t = tracer.start('GET', '/orders/7', 'orders', 'api.example:8080', `00-${CALLER_TRACE}-${CALLER_SPAN}-01`, 'vendor=x')!;
     expect(t).not.toBeNull();
     expect(t.traceId).toBe(CALLER_TRACE);
@@ -27,87 +30,160 @@ describe('OtelRequestTracer', () => {
     t.endUpstream(200, null);
     t.end(200, null);
 
-    const [client, server] = exporter.getFinishedSpans();
-    expect(server.kind).toBe(SpanKind.SERVER);
+    const [client, server] = spans;
+    expect(server.kind).toBe(SERVER);
     expect(server.name).toBe('GET orders');
-    expect(server.spanContext().traceId).toBe(CALLER_TRACE);
-    expect(server.parentSpanContext?.spanId).toBe(CALLER_SPAN);
-    expect(server.attributes).toMatchObject({
+    expect(server.traceId).toBe(CALLER_TRACE);
+    expect(server.parentSpanId).toBe(CALLER_SPAN);
+    expect(server.parentIsRemote).toBe(true);
+    expect(server.endTime).toBeGreaterThanOrEqual(server.startTime);
+    expect(spanAttributes(server)).toEqual({
       'http.request.method': 'GET', 'http.route': 'orders', 'url.path': '/orders/7', 'server.address': 'api.example', 'server.port': 8080,
-      'http.response.status_code': 200,
+      'url.scheme': 'http', 'http.response.status_code': 200,
     });
-    expect(client.kind).toBe(SpanKind.CLIENT);
-    expect(client.parentSpanContext?.spanId).toBe(server.spanContext().spanId);
-    expect(client.attributes).toMatchObject({ 'server.address': '10.0.0.5', 'server.port': 9000, 'fengling.destination.id': 'd1', 'http.response.status_code': 200 });
-    expect(up.traceparent).toBe(`00-${CALLER_TRACE}-${client.spanContext().spanId}-01`);
+    expect(server.statusCode).toBe(STATUS_UNSET);
+    expect(client.kind).toBe(CLIENT);
+    expect(client.name).toBe('GET');
+    expect(client.traceId).toBe(CALLER_TRACE);
+    expect(client.parentSpanId).toBe(server.spanId);
+    expect(client.parentIsRemote).toBe(false);
+    expect(spanAttributes(client)).toEqual({
+      'http.request.method': 'GET', 'server.address': '10.0.0.5', 'server.port': 9000, 'fengling.destination.id': 'd1', 'http.response.status_code': 200,
+    });
+    expect(up.traceparent).toBe(`00-${CALLER_TRACE}-${client.spanId}-01`);
     expect(up.tracestate).toBe('vendor=x');
+    expect(client.traceState).toBe('vendor=x');
+    expect(server.traceState).toBe('vendor=x');
   });
 
   it('start_returnsNull_whenTheCallersParentIsNotSampled', () => {
-    const { exporter, tracer } = harness();
+    const { spans, tracer } = harness();
     expect(tracer.start('GET', '/', 'r', 'h', `00-${CALLER_TRACE}-${CALLER_SPAN}-00`, undefined)).toBeNull();
-    expect(exporter.getFinishedSpans()).toHaveLength(0);
+    expect(spans).toHaveLength(0);
   });
 
   it('start_beginsANewTrace_withoutACaller', () => {
-    const { exporter, tracer } = harness();
+    const { spans, tracer } = harness();
     const t = tracer.start('POST', '/x', 'r', '', undefined, undefined)!;
     t.end(201, null);
-    const [server] = exporter.getFinishedSpans();
-    expect(server.parentSpanContext).toBeUndefined();
-    expect(server.spanContext().traceId).toMatch(/^[0-9a-f]{32}$/);
+    const [server] = spans;
+    expect(server.parentSpanId).toBeNull();
+    expect(server.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(server.spanId).toMatch(/^[0-9a-f]{16}$/);
   });
 
   it('start_ignoresAMalformedTraceparent', () => {
-    const { exporter, tracer } = harness();
+    const { spans, tracer } = harness();
     tracer.start('GET', '/', 'r', 'h', 'garbage', undefined)!.end(200, null);
-    expect(exporter.getFinishedSpans()[0].parentSpanContext).toBeUndefined();
+    expect(spans[0].parentSpanId).toBeNull();
+    expect(spans[0].traceState).toBeNull();
   });
 
   it('end_recordsUpstreamFailures_asErrorsOnBothSpans', () => {
-    const { exporter, tracer } = harness();
+    const { spans, tracer } = harness();
     const t = tracer.start('GET', '/', 'r', 'h', undefined, undefined)!;
     t.startUpstream('d1', 'http://127.0.0.1:1', 1);
     t.endUpstream(0, 'UPSTREAM_CONNECT_FAILED');
     t.end(502, 'UPSTREAM_CONNECT_FAILED');
-    const [client, server] = exporter.getFinishedSpans();
-    expect(client.status.code).toBe(SpanStatusCode.ERROR);
-    expect(client.attributes['error.type']).toBe('UPSTREAM_CONNECT_FAILED');
-    expect(server.status.code).toBe(SpanStatusCode.ERROR);
-    expect(server.attributes).toMatchObject({ 'error.type': 'UPSTREAM_CONNECT_FAILED', 'http.response.status_code': 502 });
+    const [client, server] = spans;
+    expect(client.statusCode).toBe(STATUS_ERROR);
+    expect(client.statusMessage).toBe('UPSTREAM_CONNECT_FAILED');
+    expect(spanAttributes(client)).toMatchObject({ 'error.type': 'UPSTREAM_CONNECT_FAILED', 'fengling.error.code': 'UPSTREAM_CONNECT_FAILED' });
+    expect(spanAttributes(client)['http.response.status_code']).toBeUndefined();
+    expect(server.statusCode).toBe(STATUS_ERROR);
+    expect(spanAttributes(server)).toMatchObject({ 'error.type': 'UPSTREAM_CONNECT_FAILED', 'http.response.status_code': 502 });
   });
 
   it('end_leavesA4xxServerSpanUnset_butNamesTheGatewayCode', () => {
-    const { exporter, tracer } = harness();
+    const { spans, tracer } = harness();
     tracer.start('GET', '/', 'r', 'h', undefined, undefined)!.end(401, 'AUTH_MISSING');
-    const [server] = exporter.getFinishedSpans();
-    expect(server.status.code).toBe(SpanStatusCode.UNSET);
-    expect(server.attributes['fengling.error.code']).toBe('AUTH_MISSING');
-    expect(server.attributes['error.type']).toBeUndefined();
+    const [server] = spans;
+    expect(server.statusCode).toBe(STATUS_UNSET);
+    expect(spanAttributes(server)['fengling.error.code']).toBe('AUTH_MISSING');
+    expect(spanAttributes(server)['error.type']).toBeUndefined();
   });
 
   it('end_closesAnOpenClientSpan_whenTheClientAborts', () => {
-    const { exporter, tracer } = harness();
+    const { spans, tracer } = harness();
     const t = tracer.start('GET', '/', 'r', 'h', undefined, undefined)!;
     t.startUpstream('d1', 'http://127.0.0.1:9', 1);
     t.end(499, null);
-    const [client, server] = exporter.getFinishedSpans();
-    expect(client.attributes['error.type']).toBe(CLIENT_ABORTED_ERROR);
-    expect(server.attributes['error.type']).toBe(CLIENT_ABORTED_ERROR);
-    expect(server.attributes['http.response.status_code']).toBeUndefined();
+    const [client, server] = spans;
+    expect(spanAttributes(client)['error.type']).toBe(CLIENT_ABORTED_ERROR);
+    expect(spanAttributes(server)['error.type']).toBe(CLIENT_ABORTED_ERROR);
+    expect(spanAttributes(server)['http.response.status_code']).toBeUndefined();
+    expect(server.statusCode).toBe(STATUS_UNSET);
   });
 
   it('startUpstream_marksRetries_withTheResendCount', () => {
-    const { exporter, tracer } = harness();
+    const { spans, tracer } = harness();
     const t = tracer.start('GET', '/', 'r', 'h', undefined, undefined)!;
     t.startUpstream('d1', 'http://127.0.0.1:9', 1);
     t.endUpstream(0, 'UPSTREAM_RESET');
     t.startUpstream('d2', 'http://[::1]:9', 2);
     t.endUpstream(200, null);
     t.end(200, null);
-    const [first, second] = exporter.getFinishedSpans();
-    expect(first.attributes['http.request.resend_count']).toBeUndefined();
-    expect(second.attributes).toMatchObject({ 'http.request.resend_count': 1, 'server.address': '::1' });
+    const [first, second, server] = spans;
+    expect(spans).toHaveLength(3);
+    expect(spanAttributes(first)['http.request.resend_count']).toBeUndefined();
+    expect(spanAttributes(second)).toMatchObject({ 'http.request.resend_count': 1, 'server.address': '::1', 'fengling.destination.id': 'd2' });
+    expect(first.spanId).not.toBe(second.spanId);
+    expect([first.parentSpanId, second.parentSpanId]).toEqual([server.spanId, server.spanId]);
+  });
+
+  it('start_namesAnUnknownMethod_OTHER_andKeepsTheOriginal', () => {
+    const { spans, tracer } = harness();
+    const t = tracer.start('PURGE', '/c', 'cache', '', undefined, undefined)!;
+    t.startUpstream('d1', 'http://127.0.0.1:9', 1);
+    t.endUpstream(200, null);
+    t.end(200, null);
+    const [client, server] = spans;
+    expect(server.name).toBe('HTTP cache');
+    expect(spanAttributes(server)).toMatchObject({ 'http.request.method': '_OTHER', 'http.request.method_original': 'PURGE' });
+    expect(spanAttributes(server)['server.address']).toBeUndefined();
+    expect(client.name).toBe('HTTP');
+    expect(spanAttributes(client)['http.request.method']).toBe('_OTHER');
+  });
+
+  it('start_normalizesTheCallersTracestate_asOpenTelemetryDoes', () => {
+    const { tracer } = harness();
+    const traceparent = `00-${CALLER_TRACE}-${CALLER_SPAN}-01`;
+    const send = (tracestate: string) => tracer.start('GET', '/', 'r', 'h', traceparent, tracestate)!.startUpstream('d', 'http://127.0.0.1:9', 1).tracestate;
+    expect(send('a=1, b@v=2')).toBe('a=1,b@v=2');
+    expect(send('Bad=1,ok=2,noequals,x=a=b')).toBe('ok=2');
+    expect(send('a=1,b=2,a=3')).toBe('a=3,b=2');
+    expect(send('%%%')).toBeNull();
+    const many = Array.from({ length: 40 }, (_, i) => `k${i}=v`).join(',');
+    expect(send(many)!.split(',')).toHaveLength(32);
+  });
+
+  it('start_acceptsLaterTraceparentVersions_andRejectsInvalidOnes', () => {
+    const { spans, tracer } = harness();
+    const parentOf = (traceparent: string): string | null => {
+      tracer.start('GET', '/', 'r', 'h', traceparent, undefined)!.end(200, null);
+      return spans[spans.length - 1].parentSpanId;
+    };
+    expect(parentOf(`01-${CALLER_TRACE}-${CALLER_SPAN}-01-future`)).toBe(CALLER_SPAN);
+    expect(parentOf(` 00-${CALLER_TRACE}-${CALLER_SPAN}-01`)).toBe(CALLER_SPAN);
+    expect(parentOf(`00-${CALLER_TRACE}-${CALLER_SPAN}-01-future`)).toBeNull();
+    expect(parentOf(`ff-${CALLER_TRACE}-${CALLER_SPAN}-01`)).toBeNull();
+    expect(parentOf(`00-${CALLER_TRACE.toUpperCase()}-${CALLER_SPAN}-01`)).toBeNull();
+    expect(parentOf(`00-${CALLER_TRACE}-${CALLER_SPAN}-0g`)).toBeNull();
+    expect(parentOf(`00-${CALLER_TRACE}-${CALLER_SPAN}`)).toBeNull();
+  });
+
+  it('ids_areDistinctValidHex_acrossThePoolsRefills', () => {
+    const { spans, tracer } = harness();
+    // 64 KiB of random bytes give 2,730 root requests their ids: this crosses a refill.
+    for (let i = 0; i < 3000; i++) tracer.start('GET', '/', 'r', 'h', undefined, undefined)!.end(200, null);
+    const traceIds = new Set(spans.map((s) => s.traceId));
+    const spanIds = new Set(spans.map((s) => s.spanId));
+    expect(traceIds.size).toBe(3000);
+    expect(spanIds.size).toBe(3000);
+    for (const s of spans) {
+      expect(s.traceId).toMatch(/^[0-9a-f]{32}$/);
+      expect(s.traceId).not.toBe('0'.repeat(32));
+    }
   });
 });
 
@@ -149,7 +225,7 @@ describe('tracing settings from OTEL_* variables', () => {
     const names = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'];
     for (const name of names) expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: name, OTEL_TRACES_SAMPLER_ARG: '0.5' }, quiet).name).toBe(name);
     expect(samplerFromEnv({}, quiet).name).toBe('parentbased_always_on');
-    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' }, quiet).sampler.toString()).toContain('0.25');
+    expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.25' }, quiet).plan).toEqual({ rootRatio: 0.25, followParent: false, never: false });
   });
 
   it('samplerFromEnv_warnsAndFallsBack_onUnknownNamesAndBadRatios', () => {
@@ -157,6 +233,21 @@ describe('tracing settings from OTEL_* variables', () => {
     expect(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'jaeger_remote' }, (m) => warnings.push(m)).name).toBe('parentbased_always_on');
     samplerFromEnv({ OTEL_TRACES_SAMPLER: 'traceidratio', OTEL_TRACES_SAMPLER_ARG: '2' }, (m) => warnings.push(m));
     expect(warnings).toHaveLength(2);
+  });
+
+  it('otlpExporterSettings_readsHeadersTimeoutAndCompression_tracesFormsFirst', () => {
+    const warnings: string[] = [];
+    const s = otlpExporterSettings({
+      OTEL_EXPORTER_OTLP_HEADERS: 'authorization=Bearer%20t,x-a=1', OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'x-a=2',
+      OTEL_EXPORTER_OTLP_TIMEOUT: '3000', OTEL_EXPORTER_OTLP_TRACES_TIMEOUT: '2000', OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+    }, (m) => warnings.push(m));
+    expect(s.headers).toEqual({ authorization: 'Bearer t', 'x-a': '2' });
+    expect(s.timeoutMillis).toBe(2000);
+    expect(s.compression).toBe('gzip');
+    expect(warnings).toEqual([]);
+    const d = otlpExporterSettings({ OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }, (m) => warnings.push(m));
+    expect(d).toMatchObject({ headers: {}, timeoutMillis: 10_000, compression: 'none' });
+    expect(warnings).toHaveLength(1);
   });
 
   it('splitHostPort_handlesNamesIPv4AndBracketedIPv6', () => {

@@ -1,0 +1,319 @@
+/**
+ * Getting recorded spans out of a worker (OBS-01): a batch queue with the semantics of
+ * OpenTelemetry's BatchSpanProcessor (OTEL_BSP_*), an OTLP/HTTP exporter that posts the
+ * encoders' bytes with node:http, and a console exporter for debugging.
+ *
+ *   span ended ──▶ SpanBatcher queue (≤ maxQueueSize, the rest dropped and counted)
+ *                     │ every scheduledDelay, or at once when maxExportBatchSize spans wait
+ *                     ▼
+ *                  exporter.export(≤ maxExportBatchSize spans)   one batch at a time; the
+ *                     │                                            queue stops waiting for it
+ *                     ▼                                            after exportTimeout
+ *                  OtlpHttpExporter: encode ─▶ POST (keep-alive), retried on 429/502/503/504
+ *                  and network errors with backoff until OTEL_EXPORTER_OTLP_TIMEOUT
+ */
+import { readFileSync } from 'node:fs';
+import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { promisify } from 'node:util';
+import { gzip } from 'node:zlib';
+import { ByteWriter, type SpanEncoder } from './otlp-encode.js';
+import { type SpanClock, spanAttributes, type SpanRecord } from './span-record.js';
+
+export interface SpanExporter {
+  /** Send one batch; resolves when it was accepted, rejects with the reason it was not. */
+  export(spans: readonly SpanRecord[]): Promise<void>;
+  /** Release connections; called after the last export. */
+  shutdown(): void;
+}
+
+export interface BatchSettings {
+  readonly scheduledDelayMillis: number;
+  readonly exportTimeoutMillis: number;
+  readonly maxQueueSize: number;
+  readonly maxExportBatchSize: number;
+}
+
+/**
+ * The BatchSpanProcessor's rules on compact spans: spans wait in a queue of at most
+ * maxQueueSize (later ones are dropped and counted); a batch of at most maxExportBatchSize
+ * leaves scheduledDelayMillis after the first span arrives, or at once (next turn) when a
+ * full batch waits; one export at a time, abandoned after exportTimeoutMillis; shutdown
+ * exports everything queued and stops taking spans.
+ */
+export class SpanBatcher {
+  readonly #exporter: SpanExporter;
+  readonly #settings: BatchSettings;
+  readonly #onError: (err: Error) => void;
+  readonly #onDrop: (dropped: number) => void;
+  #queue: SpanRecord[] = [];
+  #dropped = 0;
+  #exporting = false;
+  #timer: NodeJS.Timeout | null = null;
+  #immediate: NodeJS.Immediate | null = null;
+  #closed = false;
+
+  constructor(exporter: SpanExporter, settings: BatchSettings, onError: (err: Error) => void, onDrop: (dropped: number) => void) {
+    this.#exporter = exporter;
+    this.#settings = settings.maxExportBatchSize > settings.maxQueueSize ? { ...settings, maxExportBatchSize: settings.maxQueueSize } : settings;
+    this.#onError = onError;
+    this.#onDrop = onDrop;
+  }
+
+  /** Spans waiting for export. */
+  get queued(): number {
+    return this.#queue.length;
+  }
+
+  add(span: SpanRecord): void {
+    if (this.#closed) return;
+    if (this.#queue.length >= this.#settings.maxQueueSize) {
+      this.#dropped++;
+      return;
+    }
+    this.#queue.push(span);
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#exporting || this.#closed) return;
+    if (this.#queue.length >= this.#settings.maxExportBatchSize) {
+      if (this.#immediate === null) this.#immediate = setImmediate(this.#flush);
+      return;
+    }
+    if (this.#timer !== null) return;
+    this.#timer = setTimeout(this.#flush, this.#settings.scheduledDelayMillis);
+    this.#timer.unref();
+  }
+
+  readonly #flush = (): void => {
+    this.#immediate = null;
+    this.#exporting = true;
+    this.#exportOne().then(
+      () => {
+        this.#exporting = false;
+        if (this.#queue.length > 0) this.#schedule();
+      },
+      (err: unknown) => {
+        this.#exporting = false;
+        this.#onError(err instanceof Error ? err : new Error(String(err)));
+        if (this.#queue.length > 0) this.#schedule();
+      },
+    );
+  };
+
+  /** Export the next batch; settles when the exporter does or the export timeout passes. */
+  #exportOne(): Promise<void> {
+    if (this.#timer !== null) {
+      clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+    if (this.#dropped > 0) {
+      this.#onDrop(this.#dropped);
+      this.#dropped = 0;
+    }
+    const { maxExportBatchSize, exportTimeoutMillis } = this.#settings;
+    let batch: SpanRecord[];
+    if (this.#queue.length <= maxExportBatchSize) {
+      batch = this.#queue;
+      this.#queue = [];
+    } else {
+      batch = this.#queue.splice(0, maxExportBatchSize);
+    }
+    if (batch.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`export timed out after ${exportTimeoutMillis} ms`)), exportTimeoutMillis);
+      this.#exporter.export(batch).then(
+        () => {
+          clearTimeout(timer);
+          resolve();
+        },
+        (err: unknown) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      );
+    });
+  }
+
+  /** Export everything queued (in batches, together), then release the exporter. */
+  async shutdown(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#timer !== null) clearTimeout(this.#timer);
+    if (this.#immediate !== null) clearImmediate(this.#immediate);
+    const batches: Promise<void>[] = [];
+    while (this.#queue.length > 0) batches.push(this.#exportOne().catch((err: unknown) => this.#onError(err instanceof Error ? err : new Error(String(err)))));
+    await Promise.all(batches);
+    this.#exporter.shutdown();
+  }
+}
+
+/** The exporter settings OTEL_EXPORTER_OTLP_* give (see tracingSettings). */
+export interface OtlpHttpSettings {
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly timeoutMillis: number;
+  readonly compression: 'none' | 'gzip';
+  /** PEM file paths for https: trusted CA, client certificate and key. */
+  readonly certificate?: string;
+  readonly clientCertificate?: string;
+  readonly clientKey?: string;
+}
+
+const gzipAsync = promisify(gzip);
+const USER_AGENT = 'fengling-gateway-otlp';
+/** In-flight exports at most (those the queue stopped waiting for count): OpenTelemetry's default. */
+const CONCURRENCY_LIMIT = 30;
+/** Retries as OpenTelemetry's OTLP exporters do them: up to 5, backoff 1 s x1.5 up to 5 s, ±20% jitter. */
+const MAX_RETRIES = 5;
+const INITIAL_BACKOFF_MS = 1000;
+const MAX_BACKOFF_MS = 5000;
+const BACKOFF_MULTIPLIER = 1.5;
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+const RETRYABLE_NETWORK_ERRORS = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'ENETUNREACH', 'EHOSTUNREACH']);
+/** A collector's answer is read (for its status) up to this size; the body is not used. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+
+type Attempt = { readonly ok: true } | { readonly ok: false; readonly retry: boolean; readonly retryAfterMs: number | null; readonly error: Error };
+
+/** OTLP over HTTP (http/protobuf or http/json, by the encoder), one keep-alive agent per worker. */
+export class OtlpHttpExporter implements SpanExporter {
+  readonly #encoder: SpanEncoder;
+  readonly #settings: OtlpHttpSettings;
+  readonly #url: URL;
+  readonly #agent: HttpAgent;
+  readonly #request: typeof httpRequest;
+  /** Writers whose last body is sent: reused, so a batch's body is not a fresh allocation. */
+  readonly #writers: ByteWriter[] = [];
+  #inFlight = 0;
+
+  constructor(encoder: SpanEncoder, settings: OtlpHttpSettings) {
+    this.#encoder = encoder;
+    this.#settings = settings;
+    this.#url = new URL(settings.url);
+    if (this.#url.protocol === 'https:') {
+      const pem = (path: string | undefined): Buffer | undefined => (path === undefined ? undefined : readFileSync(path));
+      this.#agent = new HttpsAgent({ keepAlive: true, ca: pem(settings.certificate), cert: pem(settings.clientCertificate), key: pem(settings.clientKey) });
+      this.#request = httpsRequest;
+    } else {
+      this.#agent = new HttpAgent({ keepAlive: true });
+      this.#request = httpRequest;
+    }
+  }
+
+  async export(spans: readonly SpanRecord[]): Promise<void> {
+    if (this.#inFlight >= CONCURRENCY_LIMIT) throw new Error('concurrent export limit reached');
+    this.#inFlight++;
+    let writer: ByteWriter | null = this.#writers.pop() ?? new ByteWriter(64 * 1024);
+    try {
+      let body = this.#encoder.encode(spans, writer);
+      if (this.#settings.compression === 'gzip') {
+        body = await gzipAsync(body);
+        this.#writers.push(writer);
+        writer = null;
+      }
+      const deadline = Date.now() + this.#settings.timeoutMillis;
+      let backoff = INITIAL_BACKOFF_MS;
+      for (let retries = 0; ; retries++) {
+        const result = await this.#post(body, Math.max(1, deadline - Date.now()));
+        if (result.ok) {
+          // The collector answered, so it read the whole body: the writer may be reused. (After a
+          // failure the socket may still hold the body, and the writer is left to the GC.)
+          if (writer !== null) this.#writers.push(writer);
+          return;
+        }
+        if (!result.retry || retries >= MAX_RETRIES) throw result.error;
+        const wait = result.retryAfterMs ?? Math.min(backoff * (0.8 + Math.random() * 0.4), MAX_BACKOFF_MS);
+        backoff *= BACKOFF_MULTIPLIER;
+        if (wait > deadline - Date.now()) throw result.error;
+        await new Promise((resolve) => setTimeout(resolve, wait).unref());
+      }
+    } finally {
+      this.#inFlight--;
+    }
+  }
+
+  #post(body: Buffer, timeoutMs: number): Promise<Attempt> {
+    return new Promise((resolve) => {
+      const headers: Record<string, string | number> = {
+        ...this.#settings.headers, 'content-type': this.#encoder.contentType, 'content-length': body.length, 'user-agent': USER_AGENT,
+      };
+      if (this.#settings.compression === 'gzip') headers['content-encoding'] = 'gzip';
+      const req = this.#request(this.#url, { method: 'POST', agent: this.#agent, headers }, (res: IncomingMessage) => {
+        let size = 0;
+        res.on('data', (chunk: Buffer) => {
+          size += chunk.length;
+          if (size > MAX_RESPONSE_BYTES) res.destroy();
+        });
+        res.on('error', () => undefined);
+        res.on('close', () => {
+          const status = res.statusCode ?? 0;
+          if (status >= 200 && status <= 299) resolve({ ok: true });
+          else resolve({ ok: false, retry: RETRYABLE_STATUS.has(status), retryAfterMs: retryAfter(res.headers['retry-after']), error: new Error(`collector answered ${status} ${res.statusMessage ?? ''}`.trim()) });
+        });
+      });
+      req.setTimeout(timeoutMs, () => {
+        req.destroy();
+        resolve({ ok: false, retry: true, retryAfterMs: null, error: new Error('request timed out') });
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        resolve({ ok: false, retry: err.code !== undefined && RETRYABLE_NETWORK_ERRORS.has(err.code), retryAfterMs: null, error: err });
+      });
+      req.end(body);
+    });
+  }
+
+  shutdown(): void {
+    this.#agent.destroy();
+  }
+}
+
+/** Retry-After in milliseconds (seconds or an HTTP date), or null. */
+function retryAfter(value: string | undefined): number | null {
+  if (value === undefined) return null;
+  const seconds = Number.parseInt(value, 10);
+  if (Number.isInteger(seconds)) return Math.max(0, seconds * 1000);
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? null : Math.max(0, at - Date.now());
+}
+
+/** API SpanKind numbering (SERVER 1, CLIENT 2), as OpenTelemetry's ConsoleSpanExporter prints it. */
+const API_KIND_OFFSET = 1;
+
+/** Spans printed to stdout (`OTEL_TRACES_EXPORTER=console`), in the fields OpenTelemetry's ConsoleSpanExporter prints. */
+export class ConsoleSpanExporter implements SpanExporter {
+  readonly #resource: Readonly<Record<string, string>>;
+  readonly #scopeName: string;
+  readonly #clock: SpanClock;
+
+  constructor(resource: Readonly<Record<string, string>>, scopeName: string, clock: SpanClock) {
+    this.#resource = resource;
+    this.#scopeName = scopeName;
+    this.#clock = clock;
+  }
+
+  export(spans: readonly SpanRecord[]): Promise<void> {
+    for (const span of spans) {
+      console.dir({
+        resource: { attributes: this.#resource },
+        instrumentationScope: { name: this.#scopeName },
+        traceId: span.traceId,
+        parentSpanContext: span.parentSpanId === null ? undefined : { traceId: span.traceId, spanId: span.parentSpanId, isRemote: span.parentIsRemote },
+        traceState: span.traceState ?? undefined,
+        name: span.name,
+        id: span.spanId,
+        kind: span.kind - API_KIND_OFFSET,
+        timestamp: Math.round(Number(this.#clock.decimal(span.startTime)) / 1000),
+        duration: Math.round((span.endTime - span.startTime) * 1000),
+        attributes: spanAttributes(span),
+        status: span.statusMessage === null ? { code: span.statusCode } : { code: span.statusCode, message: span.statusMessage },
+        events: [],
+        links: [],
+      }, { depth: 3 });
+    }
+    return Promise.resolve();
+  }
+
+  shutdown(): void {}
+}

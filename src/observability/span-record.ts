@@ -1,0 +1,294 @@
+/**
+ * The compact span of the worker's tracer (OBS-01): what a span is between the request that
+ * records it and the encoder that exports it, with nothing else. A span is one SpanRecord (a
+ * fixed-shape object) whose attributes sit in numbered slots, so that recording is field
+ * stores and encoding walks a fixed table of keys; ids come from a pooled random buffer and
+ * times are `performance.now()` readings, converted to Unix nanoseconds only when exported.
+ *
+ * Also here: the W3C Trace Context rules the tracer applies to a caller's headers
+ * (https://www.w3.org/TR/trace-context/), re-implemented after @opentelemetry/core's
+ * W3CTraceContextPropagator and TraceState so that a caller sees the same behaviour.
+ */
+import { randomFillSync } from 'node:crypto';
+import {
+  ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_HTTP_REQUEST_RESEND_COUNT,
+  ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_HTTP_ROUTE, ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_URL_PATH, ATTR_URL_SCHEME,
+} from '@opentelemetry/semantic-conventions';
+
+/** The gateway's own error code (docs/errors.md) on a span, for 4xx failures too. */
+export const ATTR_FENGLING_ERROR_CODE = 'fengling.error.code';
+export const ATTR_FENGLING_DESTINATION = 'fengling.destination.id';
+
+/** Span kinds and status codes in OTLP numbering (the API's SpanKind is one lower). */
+export const SPAN_KIND_SERVER = 2;
+export const SPAN_KIND_CLIENT = 3;
+export const STATUS_UNSET = 0;
+export const STATUS_ERROR = 2;
+
+/**
+ * Attribute slots: a span's attribute values live in `SpanRecord.attributes[slot]`, `null`
+ * when absent. ATTRIBUTE_KEYS names each slot; encoders walk the slots in this order.
+ */
+export const SLOT_METHOD = 0;
+export const SLOT_ROUTE = 1;
+export const SLOT_URL_PATH = 2;
+export const SLOT_URL_SCHEME = 3;
+export const SLOT_METHOD_ORIGINAL = 4;
+export const SLOT_SERVER_ADDRESS = 5;
+export const SLOT_SERVER_PORT = 6;
+export const SLOT_DESTINATION = 7;
+export const SLOT_RESEND_COUNT = 8;
+export const SLOT_STATUS_CODE = 9;
+export const SLOT_ERROR_TYPE = 10;
+export const SLOT_ERROR_CODE = 11;
+export const ATTRIBUTE_KEYS: readonly string[] = [
+  ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_ROUTE, ATTR_URL_PATH, ATTR_URL_SCHEME, ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_FENGLING_DESTINATION, ATTR_HTTP_REQUEST_RESEND_COUNT,
+  ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_ERROR_TYPE, ATTR_FENGLING_ERROR_CODE,
+];
+
+/** A slot's value: a string, or a whole number (OTLP int_value); null when the span has none. */
+export type AttributeValue = string | number | null;
+
+/** One span, as recorded. Ids are lower-case hex; times are `performance.now()` milliseconds. */
+export class SpanRecord {
+  readonly traceId: string;
+  readonly spanId: string;
+  /** The parent's span id, or null for a root span. */
+  readonly parentSpanId: string | null;
+  /** Whether the parent came from the caller (OTLP span flags carry it). */
+  readonly parentIsRemote: boolean;
+  /** The W3C tracestate, normalized; null when there is none. */
+  readonly traceState: string | null;
+  readonly kind: number;
+  readonly name: string;
+  readonly startTime: number;
+  endTime = 0;
+  statusCode = STATUS_UNSET;
+  statusMessage: string | null = null;
+  /** Indexed by the SLOT_* constants (twelve slots, see ATTRIBUTE_KEYS). */
+  readonly attributes: AttributeValue[] = [null, null, null, null, null, null, null, null, null, null, null, null];
+
+  constructor(traceId: string, spanId: string, parentSpanId: string | null, parentIsRemote: boolean, traceState: string | null, kind: number, name: string, startTime: number) {
+    this.traceId = traceId;
+    this.spanId = spanId;
+    this.parentSpanId = parentSpanId;
+    this.parentIsRemote = parentIsRemote;
+    this.traceState = traceState;
+    this.kind = kind;
+    this.name = name;
+    this.startTime = startTime;
+  }
+}
+
+/** A span's attributes as a plain object, in slot order (for the console exporter and tests). */
+export function spanAttributes(span: SpanRecord): Record<string, string | number> {
+  const out: Record<string, string | number> = {};
+  for (let slot = 0; slot < ATTRIBUTE_KEYS.length; slot++) {
+    const value = span.attributes[slot];
+    if (value !== null) out[ATTRIBUTE_KEYS[slot]] = value;
+  }
+  return out;
+}
+
+const ID_POOL_BYTES = 64 * 1024;
+/** Lower-case hex digits of every byte value, as two character codes: [2b] and [2b + 1]. */
+const HEX_CODES = new Uint8Array(512);
+for (let b = 0; b < 256; b++) {
+  const hex = b.toString(16).padStart(2, '0');
+  HEX_CODES[2 * b] = hex.charCodeAt(0);
+  HEX_CODES[2 * b + 1] = hex.charCodeAt(1);
+}
+
+/** 8 bytes as 16 hex digits: one fromCharCode call (a third of what Buffer's hex slice costs for ids). */
+function hex8(p: Buffer, at: number): string {
+  const h = HEX_CODES;
+  return String.fromCharCode(
+    h[2 * p[at]], h[2 * p[at] + 1], h[2 * p[at + 1]], h[2 * p[at + 1] + 1], h[2 * p[at + 2]], h[2 * p[at + 2] + 1], h[2 * p[at + 3]], h[2 * p[at + 3] + 1],
+    h[2 * p[at + 4]], h[2 * p[at + 4] + 1], h[2 * p[at + 5]], h[2 * p[at + 5] + 1], h[2 * p[at + 6]], h[2 * p[at + 6] + 1], h[2 * p[at + 7]], h[2 * p[at + 7] + 1],
+  );
+}
+const ZERO_TRACE_ID = '0'.repeat(32);
+const ZERO_SPAN_ID = '0'.repeat(16);
+
+/**
+ * Trace and span ids from a pool of cryptographically random bytes, refilled with
+ * `randomFillSync` once every 64 KiB (2,730 root requests' ids): a fill has a fixed cost of
+ * about 10 µs, so a smaller pool pays it more often (4 KiB: ~90 ns per request, 64 KiB: ~10).
+ * An all-zero id is invalid in W3C Trace Context: it is drawn again.
+ */
+export class IdSource {
+  readonly #pool = Buffer.allocUnsafe(ID_POOL_BYTES);
+  #at = ID_POOL_BYTES;
+
+  #take(bytes: number): number {
+    if (this.#at + bytes > ID_POOL_BYTES) {
+      randomFillSync(this.#pool);
+      this.#at = 0;
+    }
+    const at = this.#at;
+    this.#at = at + bytes;
+    return at;
+  }
+
+  traceId(): string {
+    for (;;) {
+      const at = this.#take(16);
+      const id = hex8(this.#pool, at) + hex8(this.#pool, at + 8);
+      if (id !== ZERO_TRACE_ID) return id;
+    }
+  }
+
+  spanId(): string {
+    for (;;) {
+      const at = this.#take(8);
+      const id = hex8(this.#pool, at);
+      if (id !== ZERO_SPAN_ID) return id;
+    }
+  }
+}
+
+const TWO_32 = 0x1_0000_0000;
+const NS_PER_S = 1_000_000_000;
+
+/**
+ * Converts `performance.now()` readings to Unix time in nanoseconds, as OTLP wants it: the
+ * thread's `performance.timeOrigin` (whole microseconds, as Node reports it) plus the reading.
+ * A 64-bit nanosecond count is past 2^53, so it is never a JS number: the origin is split
+ * once (with BigInt) into 32-bit words and into seconds + nanoseconds, and each reading is
+ * added to those parts (the reading's own nanoseconds stay below 2^53 for 104 days of uptime).
+ */
+export class SpanClock {
+  readonly #originLow: number;
+  readonly #originHigh: number;
+  readonly #originSeconds: number;
+  readonly #originNanos: number;
+
+  constructor(timeOriginMs: number = performance.timeOrigin) {
+    const origin = BigInt(Math.round(timeOriginMs * 1000)) * 1000n;
+    this.#originLow = Number(origin & 0xffff_ffffn);
+    this.#originHigh = Number(origin >> 32n);
+    this.#originSeconds = Number(origin / 1_000_000_000n);
+    this.#originNanos = Number(origin % 1_000_000_000n);
+  }
+
+  /** Unix nanoseconds of a reading as little-endian 32-bit words [low, high] (OTLP fixed64). */
+  words(readingMs: number, out: [number, number]): void {
+    const since = Math.round(readingMs * 1e6);
+    const sinceHigh = Math.floor(since / TWO_32);
+    const low = this.#originLow + (since - sinceHigh * TWO_32);
+    const carry = low >= TWO_32 ? 1 : 0;
+    out[0] = low - carry * TWO_32;
+    out[1] = this.#originHigh + sinceHigh + carry;
+  }
+
+  /** Unix time of a reading as [whole seconds, nanoseconds 0..999,999,999]. */
+  parts(readingMs: number, out: [number, number]): void {
+    const since = Math.round(readingMs * 1e6);
+    const sinceSeconds = Math.floor(since / NS_PER_S);
+    const nanos = this.#originNanos + (since - sinceSeconds * NS_PER_S);
+    const carry = nanos >= NS_PER_S ? 1 : 0;
+    out[0] = this.#originSeconds + sinceSeconds + carry;
+    out[1] = nanos - carry * NS_PER_S;
+  }
+
+  /** Unix nanoseconds of a reading as a decimal string (OTLP/JSON writes 64-bit integers so). */
+  decimal(readingMs: number): string {
+    const parts: [number, number] = [0, 0];
+    this.parts(readingMs, parts);
+    return `${parts[0]}${String(parts[1]).padStart(9, '0')}`;
+  }
+}
+
+/** The fields of a valid traceparent; parseTraceparent fills one reusable object. */
+export interface TraceparentFields {
+  traceId: string;
+  spanId: string;
+  flags: number;
+}
+
+/** Value of a lower-case hex digit, or -1. */
+function hexDigit(c: number): number {
+  if (c >= 48 && c <= 57) return c - 48;
+  if (c >= 97 && c <= 102) return c - 87;
+  return -1;
+}
+
+function isHexRange(s: string, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (hexDigit(s.charCodeAt(i)) < 0) return false;
+  return true;
+}
+
+/**
+ * Parse a W3C `traceparent` into `out`; false when it is not valid (then the request starts a
+ * new trace). As the specification and OpenTelemetry's propagator have it: `version-traceid-
+ * parentid-flags` in lower-case hex, version `ff` invalid, version `00` exactly 55 characters, a
+ * later version may carry more fields after a `-`; all-zero ids are invalid; one space either
+ * side is tolerated.
+ */
+export function parseTraceparent(raw: string, out: TraceparentFields): boolean {
+  let value = raw;
+  if (value.length > 55 && (value.charCodeAt(0) <= 32 || value.charCodeAt(value.length - 1) <= 32)) value = value.trim();
+  if (value.length < 55) return false;
+  if (value.charCodeAt(2) !== 45 || value.charCodeAt(35) !== 45 || value.charCodeAt(52) !== 45) return false;
+  const v0 = hexDigit(value.charCodeAt(0));
+  const v1 = hexDigit(value.charCodeAt(1));
+  if (v0 < 0 || v1 < 0 || (v0 === 15 && v1 === 15)) return false;
+  if (value.length > 55 && (v0 + v1 === 0 || value.charCodeAt(55) !== 45)) return false;
+  if (!isHexRange(value, 3, 35) || !isHexRange(value, 36, 52)) return false;
+  const f0 = hexDigit(value.charCodeAt(53));
+  const f1 = hexDigit(value.charCodeAt(54));
+  if (f0 < 0 || f1 < 0) return false;
+  const traceId = value.slice(3, 35);
+  const spanId = value.slice(36, 52);
+  if (traceId === ZERO_TRACE_ID || spanId === ZERO_SPAN_ID) return false;
+  out.traceId = traceId;
+  out.spanId = spanId;
+  out.flags = f0 * 16 + f1;
+  return true;
+}
+
+const MAX_TRACE_STATE_MEMBERS = 32;
+const MAX_TRACE_STATE_LENGTH = 512;
+const TRACE_STATE_KEY = /^(?:[a-z][_0-9a-z\-*/]{0,255}|[a-z0-9][_0-9a-z\-*/]{0,240}@[a-z][_0-9a-z\-*/]{0,13})$/;
+const TRACE_STATE_VALUE = /^[ -~]{0,255}[!-~]$/;
+
+/**
+ * A caller's `tracestate` as OpenTelemetry's TraceState keeps and serializes it: members that
+ * are not `key=value` with a valid key and value are dropped, at most 32 members and 512
+ * characters are kept, a repeated key keeps its first place and its last value. '' when
+ * nothing valid remains.
+ */
+export function normalizeTraceState(raw: string): string {
+  const members = new Map<string, string>();
+  let length = 0;
+  for (const part of raw.split(',')) {
+    const member = part.trim();
+    const eq = member.indexOf('=');
+    if (eq === -1) continue;
+    const key = member.slice(0, eq);
+    const value = member.slice(eq + 1);
+    if (!TRACE_STATE_KEY.test(key) || !TRACE_STATE_VALUE.test(value) || value.includes(',') || value.includes('=')) continue;
+    const next = length + member.length + (members.size > 0 ? 1 : 0);
+    if (next > MAX_TRACE_STATE_LENGTH) continue;
+    members.set(key, value);
+    length = next;
+    if (members.size >= MAX_TRACE_STATE_MEMBERS) break;
+  }
+  let out = '';
+  for (const [key, value] of members) out = out === '' ? `${key}=${value}` : `${out},${key}=${value}`;
+  return out;
+}
+
+/**
+ * OpenTelemetry's TraceIdRatioBased decision for a trace id (the four 32-bit words of the id
+ * XOR-ed, compared with ratio x 2^32), so that a non-parent-based ratio sampler agrees with
+ * any other OpenTelemetry service that sees the same trace.
+ */
+export function traceIdRatioSampled(traceId: string, ratio: number): boolean {
+  if (ratio >= 1) return true;
+  if (ratio <= 0) return false;
+  let accumulated = 0;
+  for (let i = 0; i < 32; i += 8) accumulated = (accumulated ^ parseInt(traceId.slice(i, i + 8), 16)) >>> 0;
+  return accumulated < Math.floor(ratio * 0xffff_ffff);
+}

@@ -1,0 +1,164 @@
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { afterEach, describe, expect, it } from 'vitest';
+import { OtlpJsonEncoder, OtlpProtobufEncoder } from '../../src/observability/otlp-encode.js';
+import { OtlpHttpExporter, SpanBatcher, type BatchSettings, type SpanExporter } from '../../src/observability/span-export.js';
+import { SpanClock, SpanRecord, SPAN_KIND_SERVER } from '../../src/observability/span-record.js';
+import { decodeTraceExport } from '../support/otlp-decode.js';
+
+function span(i: number): SpanRecord {
+  const s = new SpanRecord('4bf92f3577b34da6a3ce929d0e0e4736', (i + 1).toString(16).padStart(16, '0'), null, false, null, SPAN_KIND_SERVER, `GET ${i}`, i);
+  s.endTime = i + 1;
+  return s;
+}
+
+/** An exporter that keeps its batches; `hold` makes exports wait until released. */
+function memoryExporter() {
+  const batches: SpanRecord[][] = [];
+  let hold: Promise<void> | null = null;
+  let release = (): void => undefined;
+  const exporter: SpanExporter & { shutdowns: number } = {
+    shutdowns: 0,
+    async export(spans) {
+      batches.push([...spans]);
+      if (hold !== null) await hold;
+    },
+    shutdown() {
+      this.shutdowns++;
+    },
+  };
+  return {
+    exporter, batches,
+    holdExports() {
+      hold = new Promise((r) => { release = r; });
+    },
+    releaseExports() {
+      hold = null;
+      release();
+    },
+  };
+}
+
+const settings = (over: Partial<BatchSettings> = {}): BatchSettings => ({ scheduledDelayMillis: 20, exportTimeoutMillis: 5000, maxQueueSize: 2048, maxExportBatchSize: 512, ...over });
+
+async function waitFor(probe: () => boolean, timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!probe()) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('SpanBatcher (BatchSpanProcessor rules)', () => {
+  it('add_exportsAfterTheScheduledDelay_inBatchesOfAtMostMaxExportBatchSize', async () => {
+    const m = memoryExporter();
+    const b = new SpanBatcher(m.exporter, settings({ maxExportBatchSize: 4 }), () => undefined, () => undefined);
+    for (let i = 0; i < 10; i++) b.add(span(i));
+    await waitFor(() => m.batches.flat().length === 10);
+    expect(m.batches.map((x) => x.length)).toEqual([4, 4, 2]);
+    expect(m.batches.flat().map((s) => s.name)).toEqual(Array.from({ length: 10 }, (_, i) => `GET ${i}`));
+  });
+
+  it('add_dropsPastMaxQueueSize_andCountsTheDrops', async () => {
+    const m = memoryExporter();
+    const drops: number[] = [];
+    const b = new SpanBatcher(m.exporter, settings({ maxQueueSize: 5, maxExportBatchSize: 5, scheduledDelayMillis: 60_000 }), () => undefined, (n) => drops.push(n));
+    m.holdExports();
+    for (let i = 0; i < 5; i++) b.add(span(i)); // a full batch: exported at once (next turn), then held
+    await waitFor(() => m.batches.length === 1);
+    for (let i = 5; i < 13; i++) b.add(span(i)); // 5 fit in the queue, 3 are dropped
+    expect(b.queued).toBe(5);
+    m.releaseExports();
+    await waitFor(() => m.batches.length === 2);
+    expect(drops).toEqual([3]);
+    expect(m.batches[1].map((s) => s.name)).toEqual(['GET 5', 'GET 6', 'GET 7', 'GET 8', 'GET 9']);
+  });
+
+  it('export_isAbandonedAfterTheExportTimeout_andTheNextBatchGoes', async () => {
+    const m = memoryExporter();
+    const errors: Error[] = [];
+    const b = new SpanBatcher(m.exporter, settings({ exportTimeoutMillis: 50, maxExportBatchSize: 2 }), (e) => errors.push(e), () => undefined);
+    m.holdExports();
+    for (let i = 0; i < 4; i++) b.add(span(i));
+    await waitFor(() => m.batches.length === 2);
+    expect(errors.map((e) => e.message)).toContain('export timed out after 50 ms');
+    m.releaseExports();
+  });
+
+  it('shutdown_exportsEverythingQueued_andStopsTakingSpans', async () => {
+    const m = memoryExporter();
+    const b = new SpanBatcher(m.exporter, settings({ scheduledDelayMillis: 60_000, maxExportBatchSize: 3 }), () => undefined, () => undefined);
+    for (let i = 0; i < 2; i++) b.add(span(i));
+    await b.shutdown();
+    expect(m.batches.flat()).toHaveLength(2);
+    expect(m.exporter.shutdowns).toBe(1);
+    b.add(span(9));
+    expect(b.queued).toBe(0);
+  });
+});
+
+describe('OtlpHttpExporter against a real HTTP receiver', () => {
+  let server: Server | null = null;
+  afterEach(async () => {
+    if (server !== null) await new Promise<void>((r) => { server!.closeAllConnections(); server!.close(() => r()); });
+    server = null;
+  });
+
+  /** A receiver answering with `statuses` in turn (then 200), keeping every request. */
+  async function receiver(statuses: number[]) {
+    const requests: Array<{ headers: IncomingHttpHeaders; body: Buffer }> = [];
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        requests.push({ headers: req.headers, body: Buffer.concat(chunks) });
+        res.writeHead(statuses.shift() ?? 200, { 'retry-after': '0' }).end();
+      });
+    });
+    await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, requests };
+  }
+
+  const origin = { resource: { 'service.name': 'edge' }, scopeName: 'fengling-gateway' };
+  const clock = new SpanClock();
+
+  it('export_postsProtobuf_retriesA503_withTheHeaders', async () => {
+    const r = await receiver([503]);
+    const exporter = new OtlpHttpExporter(new OtlpProtobufEncoder(origin, clock), { url: r.url, headers: { authorization: 'Bearer x' }, timeoutMillis: 5000, compression: 'none' });
+    await exporter.export([span(0), span(1)]);
+    exporter.shutdown();
+    expect(r.requests).toHaveLength(2);
+    expect(r.requests[1].headers).toMatchObject({ 'content-type': 'application/x-protobuf', authorization: 'Bearer x' });
+    const decoded = decodeTraceExport(r.requests[1].body) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: unknown[] }> }> };
+    expect(decoded.resourceSpans[0].scopeSpans[0].spans).toHaveLength(2);
+  });
+
+  it('export_rejects_onANonRetryableAnswer_withoutRetrying', async () => {
+    const r = await receiver([400]);
+    const exporter = new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url: r.url, headers: {}, timeoutMillis: 5000, compression: 'none' });
+    await expect(exporter.export([span(0)])).rejects.toThrow('collector answered 400');
+    exporter.shutdown();
+    expect(r.requests).toHaveLength(1);
+  });
+
+  it('export_gzipsTheBody_whenCompressionIsGzip', async () => {
+    const r = await receiver([]);
+    const exporter = new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url: r.url, headers: {}, timeoutMillis: 5000, compression: 'gzip' });
+    await exporter.export([span(3)]);
+    exporter.shutdown();
+    expect(r.requests[0].headers['content-encoding']).toBe('gzip');
+    const body = JSON.parse(gunzipSync(r.requests[0].body).toString('utf8')) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> };
+    expect(body.resourceSpans[0].scopeSpans[0].spans[0].name).toBe('GET 3');
+  });
+
+  it('export_rejects_whenNothingListens', async () => {
+    const r = await receiver([]);
+    const url = r.url;
+    await new Promise<void>((done) => server!.close(() => done()));
+    server = null;
+    const exporter = new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url, headers: {}, timeoutMillis: 300, compression: 'none' });
+    await expect(exporter.export([span(0)])).rejects.toThrow(/ECONNREFUSED/);
+    exporter.shutdown();
+  });
+});
