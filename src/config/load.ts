@@ -8,6 +8,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { parseDocument } from 'yaml';
 import { validateConfig } from './validate.js';
 import { formatFieldPath } from './field-path.js';
@@ -18,6 +19,13 @@ export type ConfigFormat = 'yaml' | 'json';
 
 /** YAML anchors may be reused, but not into an exponential blow-up ("billion laughs"). */
 const MAX_YAML_ALIASES = 100;
+
+/**
+ * Files at least this large are parsed and validated on a thread of their own that then
+ * ends: the parser's heap goes with it instead of staying reserved in the long-lived thread
+ * that asked (a 100,000-route YAML file: ~200 MiB), and the caller's event loop stays free.
+ */
+export const OFF_THREAD_BYTES = 1024 * 1024;
 
 export function configFormatOf(path: string): ConfigFormat | undefined {
   switch (extname(path).toLowerCase()) {
@@ -42,7 +50,23 @@ export async function loadConfigFile(path: string): Promise<ValidationResult> {
   } catch (error) {
     return failure(`cannot read ${JSON.stringify(path)}: ${(error as Error).message}`);
   }
-  return parseConfigText(text, format);
+  return text.length >= OFF_THREAD_BYTES ? parseOffThread(text, format) : parseConfigText(text, format);
+}
+
+/** parseConfigText on a short-lived thread (load-task.ts); the result comes back cloned. */
+function parseOffThread(text: string, format: ConfigFormat): Promise<ValidationResult> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (result: ValidationResult): void => {
+      if (settled) return;
+      settled = true;
+      resolve(result);
+    };
+    const worker = new Worker(new URL('./load-task.js', import.meta.url), { workerData: { text, format } });
+    worker.once('message', (result: ValidationResult) => settle(result));
+    worker.once('error', (error) => settle(failure(`parsing the configuration failed: ${error.message}`)));
+    worker.once('exit', (code) => settle(failure(`parsing the configuration failed: its thread exited with code ${code}`)));
+  });
 }
 
 export function parseConfigText(text: string, format: ConfigFormat): ValidationResult {
