@@ -460,6 +460,12 @@ describe('configuration fuzzing through the Redis control plane (two instances)'
           await new Promise((r) => setTimeout(r, 600));
           expect(await converged(applied), `${label}: both instances still at ${applied}`).toBe(true);
           for (const gw of gateways) await checkServes(gw.url, ports, served, null, `${label} @${gw.port}`);
+          // A writer refuses to build on it (it would publish a version no instance accepts).
+          const refused = await manage(pick(gateways, step.n[1]), 'PATCH', JSON.stringify({ deleteRoutes: ['r-absent'] }));
+          expect(refused.status, `${label}: a write on a malformed version key`).toBe(503);
+          expect(refused.json.code, label).toBe('CONTROL_PLANE_ERROR');
+          expect(String(refused.json.detail), label).toContain('the version key holds');
+          expect(await client.get(keys.version), `${label}: nothing written`).toBe(bad);
           // The repair a writer makes by hand: the next version, silently (anti-entropy finds it).
           const next = version + 1;
           await client.multi().set(keys.version, String(next))
