@@ -10,7 +10,7 @@
  *     cluster has no destination), every route it removed answers 404;
  * never a crash (the process and its workers stay up, no worker restarts), never a hang (each
  * outcome within a deadline).
- * Default 400 writes (a bit under half applied); FUZZ_RUNS=5000 for a longer run. Prints the counts.
+ * Default 400 writes (a bit under half applied); FUZZ_RUNS=3000 for a longer run. Prints the counts.
  */
 import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
