@@ -19,7 +19,7 @@ import { HealthChecker } from '../control-plane/health-checker.js';
 import { DEFAULT_PREFIX } from '../control-plane/keys.js';
 import { connectRedis, redactUrl, type RedisClient } from '../control-plane/redis-connect.js';
 import { parseRedisUrl } from '../control-plane/redis-url.js';
-import { ControlPlaneStore, HistoryUnavailableError, type UpdateResult } from '../control-plane/store.js';
+import { ControlPlaneStore, HistoryUnavailableError, MalformedRecordError, type UpdateResult } from '../control-plane/store.js';
 
 const EXIT_OK = 0;
 const EXIT_INVALID = 1;
@@ -188,8 +188,8 @@ export async function main(argv: readonly string[], io: Io, env: NodeJS.ProcessE
       io.err(`USAGE: ${err.message}\n\n${HELP[command] ?? HELP.main}`);
       return EXIT_USAGE;
     }
-    if (err instanceof HistoryUnavailableError) {
-      io.err(`HISTORY_UNAVAILABLE: ${err.message}`);
+    if (err instanceof HistoryUnavailableError || err instanceof MalformedRecordError) {
+      io.err(`${err.code}: ${err.message}`);
       return EXIT_INVALID;
     }
     const e = err as Error & { code?: string };

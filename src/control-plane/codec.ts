@@ -156,6 +156,20 @@ export function decodeHistoryEntry(text: string): Decoded<HistoryEntry> {
   return { ok: true, value: h as unknown as HistoryEntry };
 }
 
+/**
+ * The version key's value, as the commit script writes it: decimal digits, a safe integer. An
+ * absent key is version 0 (no configuration yet). Anything else (a hand-edited or corrupted
+ * key: `-3`, `1.5`, `abc`, `1e30`) is malformed, and a reader must not take it as a version.
+ */
+export function decodeVersionKey(text: string | null): Decoded<number> {
+  if (text === null) return { ok: true, value: 0 };
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value)) {
+    return { ok: false, reason: `the version key holds ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text)}, not a whole number >= 0` };
+  }
+  return { ok: true, value };
+}
+
 /** The health hash's field for a destination. */
 export function healthField(cluster: string, destination: string): string {
   return `${cluster}/${destination}`;

@@ -27,7 +27,7 @@ import type { Logger } from '../observability/logger.js';
 import type { ConfigApplier } from '../primary/config-applier.js';
 import type { Supervisor } from '../primary/supervisor.js';
 import type { TableWriter } from '../shm/table-writer.js';
-import { decodeChangeMessage, type Heartbeat, type RejectedVersion } from './codec.js';
+import { decodeChangeMessage, decodeVersionKey, type Heartbeat, type RejectedVersion } from './codec.js';
 import { SnapshotCompiler } from './compiler.js';
 import { changeSize, upserts } from './config-model.js';
 import { HealthSync } from './health-sync.js';
@@ -83,6 +83,8 @@ export class RedisSource {
   /** A snapshot (epoch/version) that was compiled and rejected: not compiled again. */
   #rejectedSnapshot: string | null = null;
   #lastError: Heartbeat['lastError'] = null;
+  /** The malformed version key last reported, so that each anti-entropy tick does not log it again. */
+  #badVersionKey: string | null = null;
   #antiEntropy: NodeJS.Timeout | null = null;
   #stopped = false;
   #firstResync: () => void = () => undefined;
@@ -276,7 +278,9 @@ export class RedisSource {
       if (!replies) throw new Error('the snapshot transaction was aborted');
       for (const [err] of replies) if (err) throw err;
       epoch = replies[0][1] as string | null;
-      version = Number(replies[1][1] ?? 0);
+      const decoded = this.#versionKey(replies[1][1] as string | null);
+      if (decoded === null) return;
+      version = decoded;
       text = replies[2][1] as string | null;
     } catch (err) {
       this.#log.warn({ why, err: (err as Error).message }, 'resync postponed: Redis did not answer');
@@ -363,8 +367,10 @@ export class RedisSource {
     let version: number;
     try {
       const [e, v] = await this.#cmd.mget(this.#keys.epoch, this.#keys.version);
+      const decoded = this.#versionKey(v);
+      if (decoded === null) return;
       epoch = e;
-      version = Number(v ?? 0);
+      version = decoded;
     } catch {
       return;
     }
@@ -412,6 +418,25 @@ export class RedisSource {
     }
     this.#health.applyAll();
     this.#log.info({ version: this.#opts.applier.version, epoch: this.#epoch, dir: this.#opts.stateDir }, 'started from the saved state; will resync when Redis answers');
+  }
+
+  /**
+   * The version key's value, or null when it is malformed: then nothing is resynced or applied
+   * (the last good configuration keeps serving at its version) until a writer puts a version
+   * there again. Reported once per malformed value.
+   */
+  #versionKey(text: string | null): number | null {
+    const decoded = decodeVersionKey(text);
+    if (decoded.ok) {
+      this.#badVersionKey = null;
+      return decoded.value;
+    }
+    if (this.#badVersionKey !== text) {
+      this.#badVersionKey = text;
+      this.#recordError('CONTROL_MESSAGE_INVALID', decoded.reason);
+      this.#log.error({ code: 'CONTROL_MESSAGE_INVALID', key: this.#keys.version, reason: decoded.reason }, 'malformed version key; keeping the applied configuration');
+    }
+    return null;
   }
 
   #reject(version: number, reason: string, countedByApplier = false): void {

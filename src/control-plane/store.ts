@@ -15,7 +15,7 @@ import { hostname } from 'node:os';
 import { validateConfig } from '../config/validate.js';
 import type { ConfigChange, ConfigError, GatewayConfig } from '../config/types.js';
 import {
-  decodeHealthReport, decodeHeartbeat, decodeHistoryEntry, decodeSnapshot,
+  decodeHealthReport, decodeHeartbeat, decodeHistoryEntry, decodeSnapshot, decodeVersionKey,
   encodeChangeMessage, encodeHealthReport, encodeHistoryEntry, encodeSnapshot, healthField,
   type HealthReport, type HealthState, type Heartbeat, type HistoryEntry, type ListSummary,
 } from './codec.js';
@@ -82,6 +82,21 @@ export class HistoryUnavailableError extends Error {
   readonly code = 'HISTORY_UNAVAILABLE';
 }
 
+/**
+ * A record the writer must build on is malformed (the version key holds `-3` or `abc`): writing
+ * on top of it would publish a version no instance accepts, so nothing is written until it is
+ * repaired by hand.
+ */
+export class MalformedRecordError extends Error {
+  readonly code = 'CONTROL_MESSAGE_INVALID';
+}
+
+function versionOf(text: string | null): number {
+  const decoded = decodeVersionKey(text);
+  if (!decoded.ok) throw new MalformedRecordError(`${decoded.reason}; repair it (SET it to the version in the snapshot) before writing`);
+  return decoded.value;
+}
+
 /** What an update computes: the next whole configuration, or why it gives up. */
 export type Computed = GatewayConfig | { readonly abort: string };
 
@@ -106,7 +121,7 @@ export class ControlPlaneStore {
 
   async version(): Promise<{ epoch: string | null; version: number }> {
     const [epoch, version] = await this.#redis.mget(this.#keys.epoch, this.#keys.version);
-    return { epoch, version: Number(version ?? 0) };
+    return { epoch, version: versionOf(version) };
   }
 
   /** Epoch, version and snapshot, read in one transaction. */
@@ -115,7 +130,7 @@ export class ControlPlaneStore {
     if (!replies) throw new Error('the snapshot transaction was aborted');
     for (const [err] of replies) if (err) throw err;
     const epoch = replies[0][1] as string | null;
-    const version = Number(replies[1][1] ?? 0);
+    const version = versionOf(replies[1][1] as string | null);
     const text = replies[2][1] as string | null;
     if (epoch === null || text === null) return { epoch, version, config: EMPTY_CONFIG, errors: [] };
     const decoded = decodeSnapshot(text);

@@ -19,7 +19,7 @@
  * gives 409 when it is not the current version); each write is audited.
  */
 import { applyAndValidate } from '../config/diff.js';
-import type { ConfigChange, GatewayConfig } from '../config/types.js';
+import type { ConfigChange, ConfigError, GatewayConfig } from '../config/types.js';
 import { formatErrors, validateConfig } from '../config/validate.js';
 import { problemBody, type ErrorCode } from '../errors.js';
 import type { ManagementReply, ManagementRequest } from '../ipc/messages.js';
@@ -30,14 +30,17 @@ export type PublishResult =
   | { readonly kind: 'committed'; readonly version: number; readonly change: ConfigChange }
   | { readonly kind: 'unchanged'; readonly version: number }
   | { readonly kind: 'conflict'; readonly version: number }
-  | { readonly kind: 'invalid'; readonly message: string };
+  | { readonly kind: 'invalid'; readonly errors: readonly ConfigError[] };
+
+/** What a write computes from the current configuration: the next one, or why it is refused. */
+export type Computed = { ok: true; config: GatewayConfig } | { ok: false; errors: readonly ConfigError[] };
 
 export interface ConfigPublisher {
   /**
    * Publish `compute(current)` on top of the current version; when `expectedVersion` is given
    * and is not the current version, nothing is written (conflict).
    */
-  publish(compute: (current: GatewayConfig) => { ok: true; config: GatewayConfig } | { ok: false; message: string },
+  publish(compute: (current: GatewayConfig) => Computed,
     expectedVersion: number | null, actor: string): Promise<PublishResult>;
 }
 
@@ -71,6 +74,15 @@ const JSON_TYPE = ['content-type', 'application/json'];
 
 function json(status: number, value: unknown, extra: readonly string[] = []): ManagementReply {
   return { status, headers: [...JSON_TYPE, ...extra], body: JSON.stringify(value) };
+}
+
+/**
+ * 422 for a configuration or change that does not validate: every finding with its field path
+ * (`routes[0].cluster`, `change.upsertRoutes[1].match.path`), under the CONFIG_INVALID code,
+ * and the same findings as text.
+ */
+function invalid(errors: readonly ConfigError[]): ManagementReply {
+  return json(422, { valid: false, code: 'CONFIG_INVALID', errors, message: formatErrors(errors) });
 }
 
 function problem(status: number, code: ErrorCode, detail: string, extra: readonly string[] = []): ManagementReply {
@@ -117,13 +129,13 @@ export class ManagementApi {
         const parsed = parseBody(req);
         if (!parsed.ok) return parsed.reply;
         const result = validateConfig(parsed.value);
-        return result.ok ? json(200, { valid: true }) : json(422, { valid: false, errors: result.errors });
+        return result.ok ? json(200, { valid: true }) : invalid(result.errors);
       }
       case 'PUT config': {
         const parsed = parseBody(req);
         if (!parsed.ok) return parsed.reply;
         const result = validateConfig(parsed.value);
-        if (!result.ok) return json(422, { valid: false, errors: result.errors });
+        if (!result.ok) return invalid(result.errors);
         return this.#publish(req, actor, 'put-config', () => ({ ok: true, config: result.config }));
       }
       case 'PATCH config': {
@@ -133,7 +145,7 @@ export class ManagementApi {
         if (change === null) return problem(400, 'BAD_REQUEST', `PATCH takes a change: {${CHANGE_KEYS.join(', ')}}`);
         return this.#publish(req, actor, 'patch-config', (current) => {
           const next = applyAndValidate(current, change);
-          return next.ok ? { ok: true, config: next.config } : { ok: false, message: formatErrors(next.errors) };
+          return next.ok ? { ok: true, config: next.config } : { ok: false, errors: next.errors };
         });
       }
       case 'POST reload': {
@@ -157,7 +169,7 @@ export class ManagementApi {
   }
 
   async #publish(req: ManagementRequest, actor: string, action: string,
-    compute: (current: GatewayConfig) => { ok: true; config: GatewayConfig } | { ok: false; message: string }): Promise<ManagementReply> {
+    compute: (current: GatewayConfig) => Computed): Promise<ManagementReply> {
     const publisher = this.#backend.publisher;
     if (publisher === null) {
       return problem(409, 'MANAGEMENT_FILE_SOURCE', 'this instance reads its configuration from a file; writes need the Redis control plane (REDIS_URL) so that every instance applies them');
@@ -170,7 +182,7 @@ export class ManagementApi {
     }
     const result = await publisher.publish(compute, expected, actor);
     switch (result.kind) {
-      case 'invalid': return json(422, { valid: false, message: result.message });
+      case 'invalid': return invalid(result.errors);
       case 'conflict': return problem(409, 'MANAGEMENT_CONFLICT', `the current version is ${result.version}`, ['etag', `"${result.version}"`]);
       case 'unchanged': return json(200, { version: result.version, changed: false }, ['etag', `"${result.version}"`]);
       case 'committed':

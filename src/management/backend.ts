@@ -6,7 +6,8 @@
 import { createAuthenticatorFactory } from '../auth/index.js';
 import type { RouteAuthenticator } from '../auth/types.js';
 import { canonicalJson, isEmptyChange } from '../config/diff.js';
-import type { AuthPolicyConfig, GatewayConfig } from '../config/types.js';
+import type { AuthPolicyConfig, ConfigError, GatewayConfig } from '../config/types.js';
+import { formatErrors } from '../config/validate.js';
 import { diffWhole } from '../control-plane/config-model.js';
 import type { RedisClient } from '../control-plane/redis-connect.js';
 import { ControlPlaneStore } from '../control-plane/store.js';
@@ -100,25 +101,25 @@ function redisPublisher(redis: { readonly client: RedisClient; readonly prefix: 
       const store = new ControlPlaneStore(redis.client, { prefix: redis.prefix, writer: actor });
       if (expectedVersion === null) {
         // No version given: compare-and-set with retries, recomputing on the newest snapshot.
-        let invalid: string | null = null;
+        let invalid: readonly ConfigError[] | null = null;
         const result = await store.update((current) => {
           const next = compute(current.config);
           if (!next.ok) {
-            invalid = next.message;
-            return { abort: next.message };
+            invalid = next.errors;
+            return { abort: formatErrors(next.errors) };
           }
           return next.config;
         }, { kind: 'apply' });
-        if (invalid !== null) return { kind: 'invalid', message: invalid };
+        if (invalid !== null) return { kind: 'invalid', errors: invalid };
         if (result.kind === 'committed') return { kind: 'committed', version: result.version, change: result.change };
         if (result.kind === 'unchanged') return { kind: 'unchanged', version: result.version };
-        if (result.kind === 'aborted') return { kind: 'invalid', message: result.reason };
+        if (result.kind === 'aborted') return { kind: 'invalid', errors: [{ path: '$', message: result.reason }] };
         return { kind: 'conflict', version: result.version };
       }
       const current = await store.read();
       if (current.version !== expectedVersion) return { kind: 'conflict', version: current.version };
       const next = compute(current.config);
-      if (!next.ok) return { kind: 'invalid', message: next.message };
+      if (!next.ok) return { kind: 'invalid', errors: next.errors };
       const change = diffWhole(current.config, next.config as GatewayConfig);
       if (isEmptyChange(change) && current.epoch !== null) return { kind: 'unchanged', version: current.version };
       const committed = await store.commit(current, next.config, { change });

@@ -3,6 +3,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { controlPlaneKeys } from '../../src/control-plane/keys.js';
 import { freePort } from '../support/gateway.js';
 import { runCtl, startRedis, type RedisServer } from './support.js';
 
@@ -80,6 +82,26 @@ describe('gatewayctl', () => {
     expect(r.stderr).toContain('routes[0].cluster');
     expect(r.stderr).toContain('routes[0].match.path');
     expect(r.stderr).toContain('clusters[0].destinations[0].address');
+  });
+
+  it('malformedVersionKey_refusesToWrite_withACodedError_untilRepaired', async () => {
+    const client = new Redis(redis.url);
+    const key = controlPlaneKeys().version;
+    const good = await client.get(key);
+    try {
+      for (const bad of ['-3', 'abc', '1.5']) {
+        await client.set(key, bad);
+        // Before: '-3' published version -2 (which no instance accepts), 'abc' failed inside the commit script.
+        const r = await runCtl(['apply', '-f', file('v2b.json', v2)], env);
+        expect(r.code, bad).toBe(1);
+        expect(r.stderr).toMatch(/^CONTROL_MESSAGE_INVALID: the version key holds .* not a whole number/);
+        expect(await client.get(key)).toBe(bad);
+      }
+    } finally {
+      await client.set(key, good!);
+      client.disconnect();
+    }
+    expect((await runCtl(['apply', '-f', file('v2b.json', v2)], env)).code).toBe(0);
   });
 
   it('redisUnreachable_isOneLine_andExitCode4', async () => {

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { ConfigChange, GatewayConfig } from '../../src/config/types.js';
 import { assessInstances } from '../../src/control-plane/change-view.js';
 import {
-  MAX_INLINE_CHANGE_BYTES, decodeChangeMessage, decodeHealthReport, decodeSnapshot, encodeChangeMessage, encodeSnapshot, type Heartbeat,
+  MAX_INLINE_CHANGE_BYTES, decodeChangeMessage, decodeHealthReport, decodeSnapshot, decodeVersionKey, encodeChangeMessage, encodeSnapshot, type Heartbeat,
 } from '../../src/control-plane/codec.js';
 import { ConfigModel, changeSize, diffWhole, applyWhole } from '../../src/control-plane/config-model.js';
 import { controlPlaneKeys, hashTaggedPrefix } from '../../src/control-plane/keys.js';
@@ -66,6 +66,19 @@ describe('codec', () => {
     expect(decodeChangeMessage(JSON.stringify({ protocol: 1, epoch: 'e', version: 1, base: 1, at: '', writer: '', change: null }))).toMatchObject({ ok: false });
     expect(decodeSnapshot(encodeSnapshot({ epoch: 'e', version: 1, at: '', writer: '', config: base }))).toMatchObject({ ok: true });
     expect(decodeHealthReport(JSON.stringify({ protocol: 1, cluster: 'c', destination: 'd', state: 'sideways' }))).toMatchObject({ ok: false });
+  });
+
+  it('versionKey_isDecimalDigits_anythingElseIsMalformed', () => {
+    expect(decodeVersionKey(null)).toEqual({ ok: true, value: 0 });
+    expect(decodeVersionKey('0')).toEqual({ ok: true, value: 0 });
+    expect(decodeVersionKey('42')).toEqual({ ok: true, value: 42 });
+    expect(decodeVersionKey(String(Number.MAX_SAFE_INTEGER))).toEqual({ ok: true, value: Number.MAX_SAFE_INTEGER });
+    // Each of these once became the instances' applied version (found by the control-plane fuzz).
+    for (const bad of ['-3', '1.5', 'abc', '1e30', '99999999999999999999', '', ' 7', 'Infinity', '0x10']) {
+      const d = decodeVersionKey(bad);
+      expect(d.ok, bad).toBe(false);
+      expect((d as { reason: string }).reason).toContain('not a whole number');
+    }
   });
 });
 
