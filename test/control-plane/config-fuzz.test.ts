@@ -420,7 +420,7 @@ describe('configuration fuzzing through the Redis control plane (two instances)'
           redisValid = false;
         }
       } else {
-        outcome = await rawStep(step, label);
+        outcome = await rawStep(step as Extract<Step, { kind: 'raw' }>, label);
       }
       kinds[`${step.kind}/${name}: ${outcome}`] = (kinds[`${step.kind}/${name}: ${outcome}`] ?? 0) + 1;
       for (const gw of gateways) expect(gw.child.exitCode, `${label}: instance exited: ${gw.stderr()}`).toBeNull();
