@@ -71,12 +71,16 @@ export const GATEWAY_VARIANTS = {
     env: { GATEWAY_METRICS_PORT: '0' },
   },
   trace1: {
-    describe: 'tracing on, 1% sampled (traceidratio 0.01), OTLP http/json to the upstream nginx as a sink',
+    describe: 'tracing on, 1% sampled (traceidratio 0.01), OTLP http/protobuf (the default) to the upstream nginx as a sink',
     env: (ctx) => tracingEnv(ctx, 'traceidratio', '0.01'),
   },
   trace100: {
-    describe: 'tracing on, every request sampled, OTLP http/json to the upstream nginx as a sink',
+    describe: 'tracing on, every request sampled, OTLP http/protobuf (the default) to the upstream nginx as a sink',
     env: (ctx) => tracingEnv(ctx, 'always_on', ''),
+  },
+  trace100json: {
+    describe: 'tracing on, every request sampled, OTLP http/json to the upstream nginx as a sink',
+    env: (ctx) => ({ ...tracingEnv(ctx, 'always_on', ''), OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }),
   },
   jwt: {
     describe: 'a JWT route (HS256, claim sub -> X-User-Id); the same token every request, so verdicts come from the cache',
@@ -90,7 +94,6 @@ function tracingEnv(ctx, sampler, arg) {
   return {
     OTEL_TRACES_EXPORTER: 'otlp',
     OTEL_EXPORTER_OTLP_ENDPOINT: ctx.upstream.url,
-    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
     OTEL_TRACES_SAMPLER: sampler,
     ...(arg ? { OTEL_TRACES_SAMPLER_ARG: arg } : {}),
     OTEL_SERVICE_NAME: 'fengling-bench',
