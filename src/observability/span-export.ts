@@ -87,7 +87,13 @@ export class SpanBatcher {
   }
 
   readonly #flush = (): void => {
-    this.#immediate = null;
+    // The timer and the immediate may both be pending (the queue filled while the timer ran):
+    // whichever fires first exports, the other finds it busy. One export at a time.
+    if (this.#immediate !== null) {
+      clearImmediate(this.#immediate);
+      this.#immediate = null;
+    }
+    if (this.#exporting || this.#closed) return;
     this.#exporting = true;
     this.#exportOne().then(
       () => {

@@ -536,7 +536,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     if (this.#aborted || this.#done) return;
     if (!verdict.ok) {
       this.#done = true;
-      respondProblem(this.#res, verdict.code, this.#method, ['www-authenticate', verdict.wwwAuthenticate], verdict.detail, this.#p.draining);
+      respondProblem(this.#res, verdict.code, this.#method, ['www-authenticate', verdict.wwwAuthenticate], verdict.detail, this.#p.draining || this.#clientPaused);
       return this.#finish(verdict.status, verdict.code);
     }
     this.#authRemove = verdict.removeHeaders;
@@ -894,13 +894,15 @@ class RequestContext implements ResponseHandler, QueuedRequest {
 
   /**
    * Answer with the code's problem body. `close` ends the connection after it (bad framing, a
-   * stalled body); a draining worker closes every connection it answers.
+   * stalled body); a draining worker closes every connection it answers, and so does a request
+   * whose body the gateway paused (waiting in a queue or for auth): uWS would not read that
+   * connection again, so it would sit open and idle forever.
    */
   #fail(code: ErrorCode, extraHeaders?: readonly string[], close = false): void {
     this.#releaseDestination();
     if (!this.#aborted && !this.#done) {
       this.#done = true;
-      respondProblem(this.#res, code, this.#method, extraHeaders, undefined, close || this.#p.draining);
+      respondProblem(this.#res, code, this.#method, extraHeaders, undefined, close || this.#p.draining || this.#clientPaused);
     }
     this.#finish(ERRORS[code].status, code);
   }

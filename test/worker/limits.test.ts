@@ -179,6 +179,19 @@ describe('limits on one worker: cluster concurrency, its queue, per-worker and r
     expect((await first).status).toBe(200);
   });
 
+  it('queuedRequestWithAPausedBody_answers503_andClosesTheConnection', async () => {
+    const first = send(`${gw.url}/short/hold/1`);
+    await waitFor('one held request', () => up.held.length === 1);
+    // A chunked body, its first chunk sent and the rest not yet: the gateway stops reading it
+    // while the request waits for a destination. After the 503 nothing would ever read this
+    // connection again, so it must be closed (well before the 1.5 s body timeout).
+    const r = await raw(gw.port, 'POST /short/now HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n', 1000);
+    expect(r.text).toMatch(/^HTTP\/1\.1 503 /);
+    expect(r.closed).toBe(true);
+    up.releaseAll();
+    expect((await first).status).toBe(200);
+  });
+
   it('clientAbortWhileQueued_leavesTheQueue_andAFullQueueAnswers503AtOnce', async () => {
     const first = send(`${gw.url}/queued/hold/a`);
     await waitFor('one held request', () => up.held.length === 1);
