@@ -279,7 +279,13 @@ export class RedisSource {
       for (const [err] of replies) if (err) throw err;
       epoch = replies[0][1] as string | null;
       const decoded = this.#versionKey(replies[1][1] as string | null);
-      if (decoded === null) return;
+      if (decoded === null) {
+        // Redis answered, with a version key nobody can trust: keep what is applied, but
+        // health still follows Redis, and start-up need not wait for Redis any longer.
+        await this.#reloadHealth();
+        this.#firstResync();
+        return;
+      }
       version = decoded;
       text = replies[2][1] as string | null;
     } catch (err) {
@@ -368,7 +374,10 @@ export class RedisSource {
     try {
       const [e, v] = await this.#cmd.mget(this.#keys.epoch, this.#keys.version);
       const decoded = this.#versionKey(v);
-      if (decoded === null) return;
+      if (decoded === null) {
+        await this.#reloadHealth();
+        return;
+      }
       epoch = e;
       version = decoded;
     } catch {
