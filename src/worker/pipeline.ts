@@ -558,6 +558,16 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   /** Phase 4: admit on a destination, or wait in the cluster's queue. */
   #send(): void {
     const cluster = this.#cluster!;
+    const queue = cluster.queue;
+    if (queue !== null && queue.size > 0) {
+      // Requests of this cluster already wait: join behind them and let the queue admit in
+      // order, so a newcomer never takes a slot freed on another worker (noticed only by the
+      // queue's poll) ahead of them.
+      if (!queue.offer(this, performance.now())) return this.#overloaded();
+      this.#queue = queue;
+      queue.drain();
+      return;
+    }
     const dest = this.#p.admit(cluster, this.#destination);
     if (dest === null) return this.#fail('NO_DESTINATION');
     if (dest === AT_LIMIT) {
