@@ -37,12 +37,15 @@ export function tryAcquire(destinations: Int32Array, slot: number, limit: number
  * count already incremented, or -1 when every usable destination is at its limit.
  *
  * `first` was chosen by the policy with `respectHealth`; the others are checked the same way.
+ * `avoid` (an index, or -1) is the destination a retry must not go back to: it is skipped
+ * unless it is the only member.
  */
-export function admitFrom(members: ClusterMembers, ctx: PickContext, first: number, limit: number, respectHealth: boolean): number {
+export function admitFrom(members: ClusterMembers, ctx: PickContext, first: number, limit: number, respectHealth: boolean, avoid = -1): number {
   const n = members.slots.length;
   for (let i = 0; i < n; i++) {
     const idx = (first + i) % n;
     const slot = members.slots[idx];
+    if (idx === avoid && n > 1) continue;
     if (i > 0 && respectHealth && !isAvailable(ctx, slot)) continue;
     if (tryAcquire(ctx.destinations, slot, limit)) return idx;
   }

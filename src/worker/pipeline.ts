@@ -283,7 +283,8 @@ export class Pipeline {
       return cluster.destinations[idx];
     }
     // The policy's choice if it is under the limit, else the next one that is.
-    idx = admitFrom(members, this.#pick, idx, limits.maxConcurrentPerDestination, respectHealth);
+    const avoid = exclude === null ? -1 : cluster.destinations.indexOf(exclude);
+    idx = admitFrom(members, this.#pick, idx, limits.maxConcurrentPerDestination, respectHealth, avoid);
     return idx < 0 ? AT_LIMIT : cluster.destinations[idx];
   }
 

@@ -43,6 +43,20 @@ describe('admitFrom', () => {
     expect([0, 1, 2, 3].map((i) => inFlightOf(f.ctx.destinations, i))).toEqual([2, 1, 2, 0]);
   });
 
+  it('admitFrom_neverSendsARetryBackToTheDestinationItAvoids_unlessItIsTheOnlyOne', () => {
+    const f = fixture(3);
+    f.setInFlight(0, 2);
+    // The policy chose 0 (full); 1 is the destination that just failed; 2 is free.
+    expect(admitFrom(f.members, f.ctx, 0, 2, true, 1)).toBe(2);
+    expect(inFlightOf(f.ctx.destinations, 1)).toBe(0);
+    // Everything else full: the retry waits (-1) rather than going back to 1.
+    expect(admitFrom(f.members, f.ctx, 0, 2, true, 1)).toBe(2);
+    expect(admitFrom(f.members, f.ctx, 0, 2, true, 1)).toBe(-1);
+    expect(inFlightOf(f.ctx.destinations, 1)).toBe(0);
+    const one = fixture(1);
+    expect(admitFrom(one.members, one.ctx, 0, 2, true, 0)).toBe(0);
+  });
+
   it('admitFrom_returnsMinusOne_andTakesNothing_whenEveryUsableDestinationIsFull', () => {
     const f = fixture(3);
     f.setInFlight(0, 1);
