@@ -31,6 +31,9 @@ export const PROTECTED_HEADERS: ReadonlySet<string> = new Set([
 ]);
 
 const HEADER_NAME = new RegExp(HEADER_NAME_PATTERN);
+// A path rewrite ends up in the upstream request line: only visible ASCII, never a query,
+// a fragment or a backslash (requests with those are refused too: routing/path.ts).
+const NOT_A_PATH_CHAR = /[^!-~]|[?#\\]/;
 // A header value with CR or LF would let configuration inject headers; NUL is never valid.
 const BAD_VALUE_CHARS = /[\r\n\0]/;
 
@@ -67,7 +70,7 @@ export function checkTransform(item: unknown, at: readonly PathSegment[]): Pathe
     }
     if ((PATH_KEYS as readonly string[]).includes(key)) {
       if (!value.startsWith('/')) report(key, `must start with "/" (got ${JSON.stringify(value)})`);
-      else if (/[?#\s]/.test(value)) report(key, 'must not contain "?", "#" or spaces');
+      else if (NOT_A_PATH_CHAR.test(value)) report(key, 'must hold only visible ASCII other than "?", "#" and "\\" (no spaces or controls; percent-encode the rest)');
     } else {
       const problem = checkTransformHeaderName(value);
       if (problem !== undefined) report(key, problem);

@@ -323,6 +323,13 @@ describe('validateConfig: transforms', () => {
     expectError(withTransforms({}), 'routes[0].transforms[0]', 'must have one of: pathRemovePrefix, pathPrefix, pathSet');
   });
 
+  it('validate_rejectsPathTransformsThatWouldBreakTheRequestLine', () => {
+    for (const bad of ['/a b', '/a?x=1', '/a#b', '/a\\b', '/caf\u00e9', '/a\u0001b', '/a\u007fb']) {
+      expectError(withTransforms({ pathPrefix: bad }), 'routes[0].transforms[0].pathPrefix', 'only visible ASCII');
+    }
+    expectValid(withTransforms({ pathPrefix: '/v2/caf%C3%A9' }, { pathSet: "/a-b_c.d~!$&'()*+,;=:@" }));
+  });
+
   it('validate_rejectsTransformWithSeveralKinds', () => {
     expectError(withTransforms({ pathPrefix: '/a', pathSet: '/b' }), 'routes[0].transforms[0]', 'several transform kinds (pathPrefix, pathSet)');
   });
@@ -344,7 +351,7 @@ describe('validateConfig: transforms', () => {
     expectError(input, 'routes[0].transforms[0].pathPrefix', 'must start with "/"');
     expectError(input, 'routes[0].transforms[1].pathRemovePrefix', 'must start with "/"');
     expectError(input, 'routes[0].transforms[2].pathSet', 'must start with "/"');
-    expectError(input, 'routes[0].transforms[3].pathSet', 'must not contain "?"');
+    expectError(input, 'routes[0].transforms[3].pathSet', 'only visible ASCII other than "?"');
   });
 
   it('validate_rejectsInvalidHeaderNamesAndValues', () => {
