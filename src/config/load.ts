@@ -6,6 +6,7 @@
  * Duplicate keys are syntax errors in both formats, because the "last one wins" rule of
  * most parsers silently drops half of what the author wrote.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -62,7 +63,10 @@ function parseOffThread(text: string, format: ConfigFormat): Promise<ValidationR
       settled = true;
       resolve(result);
     };
-    const worker = new Worker(new URL('./load-task.js', import.meta.url), { workerData: { text, format } });
+    const task = new URL('./load-task.js', import.meta.url);
+    // Run from src/ through a TypeScript loader there is no load-task.js: say so, not "failed".
+    if (!existsSync(task)) return settle(failure(`a configuration of ${OFF_THREAD_BYTES} bytes or more is parsed by dist/config/load-task.js: run \`npm run build\` first`));
+    const worker = new Worker(task, { workerData: { text, format } });
     worker.once('message', (result: ValidationResult) => settle(result));
     worker.once('error', (error) => settle(failure(`parsing the configuration failed: ${error.message}`)));
     worker.once('exit', (code) => settle(failure(`parsing the configuration failed: its thread exited with code ${code}`)));

@@ -170,15 +170,17 @@ export class Pipeline {
   }
 
   /**
-   * Answer a request that never reached a route, count it under the unmatched cells, and log
-   * it like any other (a scan of unknown paths shows in the access log, as in nginx's).
+   * Answer a request before it reaches the upstream phases (no route, a limit, a bad request
+   * line), count it (under its route, or the unmatched cells when it has none) and log it like
+   * any other: a scan of unknown paths shows in the access log, as in nginx's.
    */
-  #reject(res: HttpResponse, code: ErrorCode, method: string, path: string, started: number, extraHeaders?: readonly string[], detail?: string, close = this.draining): void {
+  #reject(res: HttpResponse, code: ErrorCode, method: string, path: string, started: number, route: CompiledRoute | null = null,
+    extraHeaders?: readonly string[], detail?: string, close = this.draining): void {
     respondProblem(res, code, method, extraHeaders, detail, close);
     const seconds = (performance.now() - started) / 1000;
     const status = ERRORS[code].status;
-    this.record(unmatchedSlot(this.#options.maxRoutes), method, status, code, seconds, -1, 0, 0, false);
-    this.#options.onAccess?.({ method, path, route: null, destination: null, status, code, durationMs: Math.round(seconds * 1e6) / 1000 });
+    this.record(route === null ? unmatchedSlot(this.#options.maxRoutes) : route.slot, method, status, code, seconds, -1, 0, 0, false);
+    this.#options.onAccess?.({ method, path, route: route?.id ?? null, destination: null, status, code, durationMs: Math.round(seconds * 1e6) / 1000 });
   }
 
   handle(res: HttpResponse, req: HttpRequest): void {
@@ -187,7 +189,7 @@ export class Pipeline {
     const method = req.getCaseSensitiveMethod();
     // No connection-accept hook exists in this uWS build; requests in flight are what a
     // worker can bound. The connection is closed so the client reconnects, likely elsewhere.
-    if (this.#inFlight >= this.#maxInFlight) return this.#reject(res, 'WORKER_OVERLOADED', method, req.getUrl(), started, RETRY_AFTER_1S, undefined, true);
+    if (this.#inFlight >= this.#maxInFlight) return this.#reject(res, 'WORKER_OVERLOADED', method, req.getUrl(), started, null, RETRY_AFTER_1S, undefined, true);
     const rawPath = req.getUrl();
     const query = req.getQuery();
     const limits = this.#limits;
@@ -197,10 +199,10 @@ export class Pipeline {
     req.forEach(collectHeader);
     const headers = scratch;
     if (headers.length > limits.maxHeaderCount * 2) {
-      return this.#reject(res, 'HEADERS_TOO_LARGE', method, rawPath, started, undefined, `more than ${limits.maxHeaderCount} header lines`);
+      return this.#reject(res, 'HEADERS_TOO_LARGE', method, rawPath, started, null, undefined, `more than ${limits.maxHeaderCount} header lines`);
     }
     if (scratchBytes > limits.maxHeaderBytes) {
-      return this.#reject(res, 'HEADERS_TOO_LARGE', method, rawPath, started, undefined, `more than ${limits.maxHeaderBytes} bytes of headers`);
+      return this.#reject(res, 'HEADERS_TOO_LARGE', method, rawPath, started, null, undefined, `more than ${limits.maxHeaderBytes} bytes of headers`);
     }
     if (!this.#state.ready) return this.#reject(res, 'NOT_READY', method, rawPath, started);
 
@@ -245,15 +247,12 @@ export class Pipeline {
 
   /** 429 with when to come back: Retry-After (a token), RateLimit-Reset (a full bucket). */
   #limited(res: HttpResponse, route: CompiledRoute, limit: CompiledRateLimit, waitTicks: number, method: string, path: string, started: number): void {
-    respondProblem(res, 'RATE_LIMITED', method, [
+    this.#reject(res, 'RATE_LIMITED', method, path, started, route, [
       'retry-after', String(ceilSeconds(waitTicks)),
       'ratelimit-limit', limit.limitText,
       'ratelimit-remaining', '0',
       'ratelimit-reset', String(ceilSeconds(waitTicks + limit.windowTicks - limit.periodTicks)),
-    ], undefined, this.draining);
-    const seconds = (performance.now() - started) / 1000;
-    this.record(route.slot, method, 429, 'RATE_LIMITED', seconds, -1, 0, 0, false);
-    this.#options.onAccess?.({ method, path, route: route.id, destination: null, status: 429, code: 'RATE_LIMITED', durationMs: Math.round(seconds * 1e6) / 1000 });
+    ]);
   }
 
   /**
