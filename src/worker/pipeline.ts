@@ -43,7 +43,7 @@ import { connectionListed, lowerName, skipResponseHeader } from '../transforms/h
 import { buildRequestHead } from '../transforms/request-head.js';
 import type { AdmissionQueue, QueuedRequest } from './admission-queue.js';
 import { transferCodingError } from './framing.js';
-import type { ClusterEntry, DestinationEntry, WorkerState } from './state.js';
+import { IDEMPOTENT, type ClusterEntry, type DestinationEntry, type WorkerState } from './state.js';
 
 /** Limits on what a client may send (settings; see cli/settings.ts for their ceilings). */
 export interface RequestLimits {
@@ -894,7 +894,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     }
     const cluster = this.#cluster!;
     if (this.#bodyMode === 'none' && this.#attempt < cluster.attempts && cluster.retryMethods.has(this.#method)
-      && (error.retryable || (mayHaveBeenSeen(error.code) && cluster.destinations.length > 1 && cluster.retryIdempotent.has(this.#method)))) {
+      && (error.retryable || (mayHaveBeenSeen(error.code) && cluster.destinations.length > 1 && IDEMPOTENT.has(this.#method)))) {
       return this.#send();
     }
     this.#fail(error.code);

@@ -38,6 +38,11 @@ const LIMIT_DEFAULTS = { maxQueuedPerWorker: 100, queueTimeoutMs: 1000, retryAft
 
 /** The idempotent methods of RFC 9110 §9.2.2: the default retry methods. */
 const IDEMPOTENT_METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE'];
+/**
+ * Only these are retried after a failure the upstream may have seen (no response head in time,
+ * or the connection reset before any response byte), whatever a cluster's retry methods say.
+ */
+export const IDEMPOTENT: ReadonlySet<string> = new Set(IDEMPOTENT_METHODS);
 
 export interface ClusterEntry {
   readonly id: string;
@@ -50,12 +55,6 @@ export interface ClusterEntry {
   failOpen: boolean;
   attempts: number;
   retryMethods: ReadonlySet<string>;
-  /**
-   * The retry methods that are idempotent: only these are retried after a failure the
-   * upstream may have seen (no response head in time, or the connection reset before any
-   * response byte), and only when the cluster has another destination to try.
-   */
-  retryIdempotent: ReadonlySet<string>;
   outlier: OutlierSettings;
   /** The per-destination concurrency limit; null = none (the hot path's one check). */
   limits: ClusterLimits | null;
@@ -178,7 +177,6 @@ export class WorkerState {
     if (entry && entry.slot !== slot) this.#clustersBySlot.delete(entry.slot);
     const attempts = row.config.retry?.attempts ?? 2;
     const retryMethods = new Set<string>(row.config.retry?.methods ?? IDEMPOTENT_METHODS);
-    const retryIdempotent = new Set<string>(IDEMPOTENT_METHODS.filter((m) => retryMethods.has(m)));
     const outlier: OutlierSettings = { ...OUTLIER_DEFAULTS, ...row.config.outlierDetection };
     const configured = row.config.limits;
     let limits: ClusterLimits | null = null;
@@ -193,7 +191,7 @@ export class WorkerState {
       entry = {
         id, slot, config: row.config, policy: policyByIndex(row.policy),
         members: { clusterSlot: slot, slots: new Int32Array(0), weightedOrder: null },
-        destinations: [], failOpen: row.config.whenAllDown === 'fail-open', attempts, retryMethods, retryIdempotent, outlier, limits, queue, live: true,
+        destinations: [], failOpen: row.config.whenAllDown === 'fail-open', attempts, retryMethods, outlier, limits, queue, live: true,
       };
       this.#clustersById.set(id, entry);
     } else {
@@ -203,7 +201,6 @@ export class WorkerState {
       entry.failOpen = row.config.whenAllDown === 'fail-open';
       entry.attempts = attempts;
       entry.retryMethods = retryMethods;
-      entry.retryIdempotent = retryIdempotent;
       entry.outlier = outlier;
       entry.limits = limits;
       entry.queue = queue;
