@@ -11,12 +11,18 @@
  *                     ▼                                            after exportTimeout
  *                  OtlpHttpExporter: encode ─▶ POST (keep-alive), retried on 429/502/503/504
  *                  and network errors with backoff until OTEL_EXPORTER_OTLP_TIMEOUT
+ *
+ * An http:// collector is posted to through the forwarder's own keep-alive HTTP/1.1 pool (the
+ * client of the hot path), not node:http: a POST costs the worker about half the CPU, which at
+ * 100% sampling is one POST per 256 requests (docs/performance.md). https:// uses node:https.
  */
 import { readFileSync } from 'node:fs';
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
+import { Http1Pool } from '../forwarder/http1-pool.js';
+import type { ForwardError, ResponseHandler } from '../forwarder/types.js';
 import { ByteWriter, type SpanEncoder } from './otlp-encode.js';
 import { type SpanClock, spanAttributes, type SpanRecord } from './span-record.js';
 
@@ -183,13 +189,35 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 
 type Attempt = { readonly ok: true } | { readonly ok: false; readonly retry: boolean; readonly retryAfterMs: number | null; readonly error: Error };
 
+/** Header names the exporter writes itself; the same names among OTEL_EXPORTER_OTLP_HEADERS are not sent. */
+const OWN_HEADERS = new Set(['host', 'content-type', 'content-length', 'content-encoding', 'user-agent', 'transfer-encoding', 'connection']);
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+/** A field value without CR, LF, NUL or another control byte other than tab (RFC 9110 §5.5). */
+const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** Why a header of OTEL_EXPORTER_OTLP_HEADERS cannot be sent, or null when it can. */
+export function otlpHeaderProblem(name: string, value: string): string | null {
+  if (!TOKEN.test(name)) return `${JSON.stringify(name)} is not a valid header name`;
+  if (!FIELD_VALUE.test(value)) return `the value of ${JSON.stringify(name)} holds a control character (CR, LF, NUL...)`;
+  return null;
+}
+
+/** Forwarder failures an export retries, as the OTLP exporters retry connection errors. */
+const RETRYABLE_FORWARD_ERRORS = new Set(['UPSTREAM_CONNECT_FAILED', 'UPSTREAM_CONNECT_TIMEOUT', 'UPSTREAM_RESET', 'UPSTREAM_HEAD_TIMEOUT', 'UPSTREAM_BODY_TIMEOUT']);
+/** Idle keep-alive connections to the collector are closed after this (below the 5 s keep-alive timeout of many servers). */
+const COLLECTOR_IDLE_TIMEOUT_MS = 4000;
+
 /** OTLP over HTTP (http/protobuf or http/json, by the encoder), one keep-alive agent per worker. */
 export class OtlpHttpExporter implements SpanExporter {
   readonly #encoder: SpanEncoder;
   readonly #settings: OtlpHttpSettings;
   readonly #url: URL;
-  readonly #agent: HttpAgent;
-  readonly #request: typeof httpRequest;
+  /** http:// collectors: the forwarder's pool, and the request head up to content-length. */
+  readonly #pool: Http1Pool | null = null;
+  readonly #headPrefix: string = '';
+  /** https:// collectors: node:https. */
+  readonly #agent: HttpAgent | null = null;
+  readonly #request: typeof httpRequest = httpsRequest;
   /** Writers whose last body is sent: reused, so a batch's body is not a fresh allocation. */
   readonly #writers: ByteWriter[] = [];
   #inFlight = 0;
@@ -198,14 +226,24 @@ export class OtlpHttpExporter implements SpanExporter {
     this.#encoder = encoder;
     this.#settings = settings;
     this.#url = new URL(settings.url);
+    for (const [name, value] of Object.entries(settings.headers)) {
+      const problem = otlpHeaderProblem(name, value);
+      if (problem !== null) throw new Error(`OTLP exporter header: ${problem}`);
+    }
     if (this.#url.protocol === 'https:') {
       const pem = (path: string | undefined): Buffer | undefined => (path === undefined ? undefined : readFileSync(path));
       this.#agent = new HttpsAgent({ keepAlive: true, ca: pem(settings.certificate), cert: pem(settings.clientCertificate), key: pem(settings.clientKey) });
-      this.#request = httpsRequest;
-    } else {
-      this.#agent = new HttpAgent({ keepAlive: true });
-      this.#request = httpRequest;
+      return;
     }
+    if (this.#url.protocol !== 'http:') throw new Error(`OTLP exporter: unsupported URL scheme ${this.#url.protocol} (http: or https:)`);
+    const host = this.#url.hostname.startsWith('[') ? this.#url.hostname.slice(1, -1) : this.#url.hostname;
+    this.#pool = new Http1Pool({ host, port: this.#url.port === '' ? 80 : Number(this.#url.port) }, {
+      maxIdleConnections: 4, idleTimeoutMs: COLLECTOR_IDLE_TIMEOUT_MS, connectTimeoutMs: settings.timeoutMillis, maxResponseHeadBytes: 16 * 1024,
+    });
+    let head = `POST ${this.#url.pathname}${this.#url.search} HTTP/1.1\r\nhost: ${this.#url.host}\r\nuser-agent: ${USER_AGENT}\r\ncontent-type: ${encoder.contentType}\r\n`;
+    for (const [name, value] of Object.entries(settings.headers)) if (!OWN_HEADERS.has(name.toLowerCase())) head += `${name}: ${value}\r\n`;
+    if (settings.compression === 'gzip') head += 'content-encoding: gzip\r\n';
+    this.#headPrefix = head;
   }
 
   async export(spans: readonly SpanRecord[]): Promise<void> {
@@ -241,12 +279,14 @@ export class OtlpHttpExporter implements SpanExporter {
   }
 
   #post(body: Buffer, timeoutMs: number): Promise<Attempt> {
+    const pool = this.#pool;
+    if (pool !== null) return postThroughPool(pool, `${this.#headPrefix}content-length: ${body.length}\r\n\r\n`, body, timeoutMs);
     return new Promise((resolve) => {
       const headers: Record<string, string | number> = {
         ...this.#settings.headers, 'content-type': this.#encoder.contentType, 'content-length': body.length, 'user-agent': USER_AGENT,
       };
       if (this.#settings.compression === 'gzip') headers['content-encoding'] = 'gzip';
-      const req = this.#request(this.#url, { method: 'POST', agent: this.#agent, headers }, (res: IncomingMessage) => {
+      const req = this.#request(this.#url, { method: 'POST', agent: this.#agent!, headers }, (res: IncomingMessage) => {
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
@@ -271,8 +311,51 @@ export class OtlpHttpExporter implements SpanExporter {
   }
 
   shutdown(): void {
-    this.#agent.destroy();
+    this.#pool?.close();
+    this.#agent?.destroy();
   }
+}
+
+/** One POST over the forwarder's pool: the same outcomes #post gives with node:https. */
+function postThroughPool(pool: Http1Pool, head: string, body: Buffer, timeoutMs: number): Promise<Attempt> {
+  return new Promise((resolve) => {
+    let status = 0;
+    let statusMessage = '';
+    let retryAfterValue: string | undefined;
+    let size = 0;
+    let settled = false;
+    const settle = (attempt: Attempt): void => {
+      if (settled) return;
+      settled = true;
+      resolve(attempt);
+    };
+    const handler: ResponseHandler = {
+      onHead(statusCode: number, message: string, headers: string[]): void {
+        status = statusCode;
+        statusMessage = message;
+        for (let i = 0; i < headers.length; i += 2) if (headers[i].length === 11 && headers[i].toLowerCase() === 'retry-after') retryAfterValue = headers[i + 1];
+      },
+      onData(chunk: Buffer): boolean {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          exchange.abort();
+          settle({ ok: false, retry: false, retryAfterMs: null, error: new Error(`collector answered ${status} with more than ${MAX_RESPONSE_BYTES} bytes`) });
+          return false;
+        }
+        return true;
+      },
+      onEnd(): void {
+        if (status >= 200 && status <= 299) settle({ ok: true });
+        else settle({ ok: false, retry: RETRYABLE_STATUS.has(status), retryAfterMs: retryAfter(retryAfterValue), error: new Error(`collector answered ${status} ${statusMessage}`.trim()) });
+      },
+      onError(error: ForwardError): void {
+        settle({ ok: false, retry: RETRYABLE_FORWARD_ERRORS.has(error.code), retryAfterMs: null, error: new Error(`${error.code}: ${error.message.replace('the upstream', 'the collector')}`) });
+      },
+    };
+    const exchange = pool.request({ method: 'POST', head, bodyMode: 'length', headTimeoutMs: timeoutMs, bodyIdleTimeoutMs: timeoutMs }, handler);
+    if (body.length > 0) exchange.writeBody(body);
+    exchange.endBody();
+  });
 }
 
 /** Retry-After in milliseconds (seconds or an HTTP date), or null. */

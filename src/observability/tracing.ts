@@ -30,7 +30,7 @@ import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from './logger.js';
 import { setTraceLogFields } from './logger.js';
 import { OtlpJsonEncoder, OtlpProtobufEncoder } from './otlp-encode.js';
-import { ConsoleSpanExporter, OtlpHttpExporter, SpanBatcher, type BatchSettings, type OtlpHttpSettings, type SpanExporter } from './span-export.js';
+import { ConsoleSpanExporter, OtlpHttpExporter, otlpHeaderProblem, SpanBatcher, type BatchSettings, type OtlpHttpSettings, type SpanExporter } from './span-export.js';
 import {
   IdSource, normalizeTraceState, parseTraceparent, SLOT_DESTINATION, SLOT_ERROR_CODE, SLOT_ERROR_TYPE, SLOT_METHOD,
   SLOT_METHOD_ORIGINAL, SLOT_RESEND_COUNT, SLOT_ROUTE, SLOT_SERVER_ADDRESS, SLOT_SERVER_PORT, SLOT_STATUS_CODE,
@@ -117,6 +117,12 @@ export function otlpTracesUrl(env: Env): string {
 export function otlpExporterSettings(env: Env, warn: (message: string) => void): Omit<OtlpHttpSettings, 'url'> {
   const pick = (name: string): string | undefined => env[`OTEL_EXPORTER_OTLP_TRACES_${name}`]?.trim() || env[`OTEL_EXPORTER_OTLP_${name}`]?.trim() || undefined;
   const headers = { ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_HEADERS), ...parseKeyPairsIntoRecord(env.OTEL_EXPORTER_OTLP_TRACES_HEADERS) };
+  for (const [name, value] of Object.entries(headers)) {
+    const problem = otlpHeaderProblem(name, value);
+    if (problem === null) continue;
+    warn(`OTEL_EXPORTER_OTLP_HEADERS: ${problem}; that header is not sent`);
+    delete headers[name];
+  }
   const timeoutMillis = positive(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', positive(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, warn), warn);
   let compression: 'none' | 'gzip' = 'none';
   const rawCompression = pick('COMPRESSION')?.toLowerCase();

@@ -105,19 +105,21 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
     server = null;
   });
 
-  /** A receiver answering with `statuses` in turn (then 200), keeping every request. */
-  async function receiver(statuses: number[]) {
-    const requests: Array<{ headers: IncomingHttpHeaders; body: Buffer }> = [];
+  /** A receiver answering with `statuses` in turn (then 200), keeping every request and counting connections. */
+  async function receiver(statuses: number[], answerBody = '') {
+    const requests: Array<{ headers: IncomingHttpHeaders; body: Buffer; method: string; url: string }> = [];
+    const counts = { connections: 0 };
     server = createServer((req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        requests.push({ headers: req.headers, body: Buffer.concat(chunks) });
-        res.writeHead(statuses.shift() ?? 200, { 'retry-after': '0' }).end();
+        requests.push({ headers: req.headers, body: Buffer.concat(chunks), method: req.method ?? '', url: req.url ?? '' });
+        res.writeHead(statuses.shift() ?? 200, { 'retry-after': '0' }).end(answerBody);
       });
     });
+    server.on('connection', () => { counts.connections++; });
     await new Promise<void>((r) => server!.listen(0, '127.0.0.1', r));
-    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, requests };
+    return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/traces`, requests, counts };
   }
 
   const origin = { resource: { 'service.name': 'edge' }, scopeName: 'fengling-gateway' };
@@ -129,7 +131,9 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
     await exporter.export([span(0), span(1)]);
     exporter.shutdown();
     expect(r.requests).toHaveLength(2);
-    expect(r.requests[1].headers).toMatchObject({ 'content-type': 'application/x-protobuf', authorization: 'Bearer x' });
+    expect(r.requests[1]).toMatchObject({ method: 'POST', url: '/v1/traces' });
+    expect(r.requests[1].headers).toMatchObject({ 'content-type': 'application/x-protobuf', authorization: 'Bearer x', 'user-agent': 'fengling-gateway-otlp' });
+    expect(r.requests[1].headers['content-length']).toBe(String(r.requests[1].body.length));
     const decoded = decodeTraceExport(r.requests[1].body) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: unknown[] }> }> };
     expect(decoded.resourceSpans[0].scopeSpans[0].spans).toHaveLength(2);
   });
@@ -150,6 +154,29 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
     expect(r.requests[0].headers['content-encoding']).toBe('gzip');
     const body = JSON.parse(gunzipSync(r.requests[0].body).toString('utf8')) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> };
     expect(body.resourceSpans[0].scopeSpans[0].spans[0].name).toBe('GET 3');
+  });
+
+  it('export_reusesOneKeepAliveConnection_forBatchAfterBatch', async () => {
+    const r = await receiver([]);
+    const exporter = new OtlpHttpExporter(new OtlpProtobufEncoder(origin, clock), { url: r.url, headers: {}, timeoutMillis: 5000, compression: 'none' });
+    for (let i = 0; i < 5; i++) await exporter.export([span(i)]);
+    exporter.shutdown();
+    expect(r.requests).toHaveLength(5);
+    expect(r.counts.connections).toBe(1);
+  });
+
+  it('export_rejects_onAnAnswerLargerThan64KiB_withoutRetrying', async () => {
+    const r = await receiver([], 'x'.repeat(70 * 1024));
+    const exporter = new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url: r.url, headers: {}, timeoutMillis: 5000, compression: 'none' });
+    await expect(exporter.export([span(0)])).rejects.toThrow('more than 65536 bytes');
+    exporter.shutdown();
+    expect(r.requests).toHaveLength(1);
+  });
+
+  it('constructor_refusesAHeaderThatCouldSplitTheRequest', () => {
+    const url = 'http://127.0.0.1:4318/v1/traces';
+    expect(() => new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url, headers: { 'x-a': 'b\r\nx-injected: 1' }, timeoutMillis: 5000, compression: 'none' })).toThrow(/control character/);
+    expect(() => new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url, headers: { 'bad name': 'v' }, timeoutMillis: 5000, compression: 'none' })).toThrow(/not a valid header name/);
   });
 
   it('export_rejects_whenNothingListens', async () => {

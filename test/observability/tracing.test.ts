@@ -250,6 +250,14 @@ describe('tracing settings from OTEL_* variables', () => {
     expect(warnings).toHaveLength(1);
   });
 
+  it('otlpExporterSettings_dropsAHeaderWithAnEncodedLineBreak_withAWarning', () => {
+    const warnings: string[] = [];
+    const s = otlpExporterSettings({ OTEL_EXPORTER_OTLP_HEADERS: 'x-ok=1,x-bad=a%0D%0Ax-injected: 1' }, (m) => warnings.push(m));
+    expect(s.headers).toEqual({ 'x-ok': '1' });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('x-bad');
+  });
+
   it('splitHostPort_handlesNamesIPv4AndBracketedIPv6', () => {
     expect(splitHostPort('example.com')).toEqual({ host: 'example.com', port: undefined });
     expect(splitHostPort('127.0.0.1:8080')).toEqual({ host: '127.0.0.1', port: 8080 });
