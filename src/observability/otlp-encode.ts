@@ -28,10 +28,13 @@ export interface OtlpOrigin {
 
 export interface SpanEncoder {
   readonly contentType: string;
-  /**
-   * The request body for `spans`, written into `out` from its start: the result is a view of
-   * `out`'s buffer, valid until `out` is written again (a fresh writer by default).
-   */
+  /** Start a request body in `out`, from its start. */
+  begin(out: ByteWriter): void;
+  /** Append a span to the body begun in `out`; `index` is its place in the body (0 = first). */
+  append(out: ByteWriter, span: SpanRecord, index: number): void;
+  /** Close the body begun in `out`: the result is a view of `out`'s buffer, valid until `out` is written again. */
+  finish(out: ByteWriter): Buffer;
+  /** begin, append each of `spans`, finish (into a fresh writer by default). */
   encode(spans: readonly SpanRecord[], out?: ByteWriter): Buffer;
 }
 
@@ -351,19 +354,48 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     this.#scope = w.copy();
   }
 
-  encode(spans: readonly SpanRecord[], w = new ByteWriter(16 * 1024)): Buffer {
+  /** Room kept at the body's start for the envelope (its lengths are known only at finish). */
+  get #reserve(): number {
+    return 1 + 5 + this.#resource.length + 1 + 5 + this.#scope.length;
+  }
+
+  begin(w: ByteWriter): void {
+    const reserve = this.#reserve;
     w.pos = 0;
-    w.ensure(16 + this.#resource.length + this.#scope.length);
+    w.ensure(reserve);
+    w.pos = reserve;
+  }
+
+  append(w: ByteWriter, span: SpanRecord): void {
+    this.#span(w, span);
+  }
+
+  /**
+   * The envelope, `1: ResourceSpans { 1: Resource, 2: ScopeSpans { 1: Scope, 2: Span... } }`,
+   * is written right-aligned into the reserved room, ending where the spans begin; the body
+   * starts wherever it starts, so the spans are never moved.
+   */
+  finish(w: ByteWriter): Buffer {
+    const reserve = this.#reserve;
+    const end = w.pos;
+    const scopeSpans = this.#scope.length + (end - reserve);
+    const resourceSpans = this.#resource.length + 1 + varintSize(scopeSpans) + scopeSpans;
+    const start = reserve - (1 + varintSize(resourceSpans) + this.#resource.length + 1 + varintSize(scopeSpans) + this.#scope.length);
+    w.pos = start;
     w.byte(TAG_REQUEST_RESOURCE_SPANS);
-    const resourceSpans = w.begin(5);
+    w.varint(resourceSpans);
     w.raw(this.#resource);
     w.byte(TAG_SCOPE_SPANS);
-    const scopeSpans = w.begin(5);
+    w.varint(scopeSpans);
     w.raw(this.#scope);
+    w.pos = end;
+    return w.buf.subarray(start, end);
+  }
+
+  encode(spans: readonly SpanRecord[], w = new ByteWriter(16 * 1024)): Buffer {
+    this.begin(w);
     for (let i = 0; i < spans.length; i++) this.#span(w, spans[i]);
-    w.end(scopeSpans, 5);
-    w.end(resourceSpans, 5);
-    return w.view();
+    return this.finish(w);
   }
 
   #span(w: ByteWriter, span: SpanRecord): void {
@@ -470,19 +502,28 @@ export class OtlpJsonEncoder implements SpanEncoder {
     this.#head = Buffer.from(`{"resourceSpans":[{"resource":${JSON.stringify(resource)},"scopeSpans":[{"scope":${JSON.stringify({ name: origin.scopeName })},"spans":[`, 'utf8');
   }
 
-  encode(spans: readonly SpanRecord[], w = new ByteWriter(16 * 1024)): Buffer {
+  begin(w: ByteWriter): void {
     w.pos = 0;
-    w.ensure(this.#head.length + this.#tail.length);
+    w.ensure(this.#head.length);
     w.raw(this.#head);
-    for (let i = 0; i < spans.length; i++) {
-      const span = spans[i];
-      w.ensure(spanSizeBound(span, 6, 64) + 400);
-      if (i > 0) w.byte(44); // ,
-      this.#span(w, span);
-    }
+  }
+
+  append(w: ByteWriter, span: SpanRecord, index: number): void {
+    w.ensure(spanSizeBound(span, 6, 64) + 400);
+    if (index > 0) w.byte(44); // ,
+    this.#span(w, span);
+  }
+
+  finish(w: ByteWriter): Buffer {
     w.ensure(this.#tail.length);
     w.raw(this.#tail);
     return w.view();
+  }
+
+  encode(spans: readonly SpanRecord[], w = new ByteWriter(16 * 1024)): Buffer {
+    this.begin(w);
+    for (let i = 0; i < spans.length; i++) this.append(w, spans[i], i);
+    return this.finish(w);
   }
 
   #span(w: ByteWriter, span: SpanRecord): void {

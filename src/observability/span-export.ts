@@ -3,14 +3,17 @@
  * OpenTelemetry's BatchSpanProcessor (OTEL_BSP_*), an OTLP/HTTP exporter that posts the
  * encoders' bytes with node:http, and a console exporter for debugging.
  *
- *   span ended ──▶ SpanBatcher queue (≤ maxQueueSize, the rest dropped and counted)
- *                     │ every scheduledDelay, or at once when maxExportBatchSize spans wait
+ *   span ended ──▶ SpanBatcher: appended to the last open batch (≤ maxExportBatchSize spans),
+ *                  encoded there at once when the exporter has an encoder (the span's fields
+ *                  are still in cache, and the record is garbage right away); ≤ maxQueueSize
+ *                  spans wait in all, the rest are dropped and counted
+ *                     │ every scheduledDelay, or at once when a batch is full
  *                     ▼
- *                  exporter.export(≤ maxExportBatchSize spans)   one batch at a time; the
- *                     │                                            queue stops waiting for it
- *                     ▼                                            after exportTimeout
- *                  OtlpHttpExporter: encode ─▶ POST (keep-alive), retried on 429/502/503/504
- *                  and network errors with backoff until OTEL_EXPORTER_OTLP_TIMEOUT
+ *                  exporter.export(first batch)   one batch at a time; the queue stops
+ *                     │                           waiting for it after exportTimeout
+ *                     ▼
+ *                  OtlpHttpExporter: close the body ─▶ POST (keep-alive), retried on
+ *                  429/502/503/504 and network errors with backoff until OTEL_EXPORTER_OTLP_TIMEOUT
  *
  * An http:// collector is posted to through the forwarder's own keep-alive HTTP/1.1 pool (the
  * client of the hot path), not node:http: a POST costs the worker about half the CPU, which at
@@ -27,10 +30,51 @@ import { ByteWriter, type SpanEncoder } from './otlp-encode.js';
 import { type SpanClock, spanAttributes, type SpanRecord } from './span-record.js';
 
 export interface SpanExporter {
+  /**
+   * When set, spans are encoded into their batch as they end (PendingBatch.writer) instead of
+   * kept as records (PendingBatch.records).
+   */
+  readonly encoder: SpanEncoder | null;
+  /** A writer for a new batch's body (encoders only; reused from finished batches). */
+  takeWriter?(): ByteWriter;
   /** Send one batch; resolves when it was accepted, rejects with the reason it was not. */
-  export(spans: readonly SpanRecord[]): Promise<void>;
+  export(batch: PendingBatch): Promise<void>;
   /** Release connections; called after the last export. */
   shutdown(): void;
+}
+
+/** Spans waiting for one export: encoded into a body begun in `writer`, or kept as `records`. */
+export class PendingBatch {
+  count = 0;
+  readonly records: SpanRecord[] | null;
+  readonly writer: ByteWriter | null;
+  readonly #encoder: SpanEncoder | null;
+
+  constructor(exporter: SpanExporter) {
+    const encoder = exporter.encoder;
+    this.#encoder = encoder;
+    if (encoder === null) {
+      this.records = [];
+      this.writer = null;
+    } else {
+      this.records = null;
+      this.writer = exporter.takeWriter?.() ?? new ByteWriter(64 * 1024);
+      encoder.begin(this.writer);
+    }
+  }
+
+  /** A batch of `spans`, as the batcher would have built it. */
+  static of(exporter: SpanExporter, spans: readonly SpanRecord[]): PendingBatch {
+    const batch = new PendingBatch(exporter);
+    for (const span of spans) batch.add(span);
+    return batch;
+  }
+
+  add(span: SpanRecord): void {
+    if (this.#encoder !== null) this.#encoder.append(this.writer!, span, this.count);
+    else this.records!.push(span);
+    this.count++;
+  }
 }
 
 export interface BatchSettings {
@@ -52,7 +96,10 @@ export class SpanBatcher {
   readonly #settings: BatchSettings;
   readonly #onError: (err: Error) => void;
   readonly #onDrop: (dropped: number) => void;
-  #queue: SpanRecord[] = [];
+  /** Batches waiting, oldest first; only the last one takes new spans. */
+  #batches: PendingBatch[] = [];
+  /** Spans in #batches. */
+  #queued = 0;
   #dropped = 0;
   #exporting = false;
   #timer: NodeJS.Timeout | null = null;
@@ -68,22 +115,29 @@ export class SpanBatcher {
 
   /** Spans waiting for export. */
   get queued(): number {
-    return this.#queue.length;
+    return this.#queued;
   }
 
   add(span: SpanRecord): void {
     if (this.#closed) return;
-    if (this.#queue.length >= this.#settings.maxQueueSize) {
+    if (this.#queued >= this.#settings.maxQueueSize) {
       this.#dropped++;
       return;
     }
-    this.#queue.push(span);
+    const batches = this.#batches;
+    let batch = batches.length === 0 ? null : batches[batches.length - 1];
+    if (batch === null || batch.count >= this.#settings.maxExportBatchSize) {
+      batch = new PendingBatch(this.#exporter);
+      batches.push(batch);
+    }
+    batch.add(span);
+    this.#queued++;
     this.#schedule();
   }
 
   #schedule(): void {
     if (this.#exporting || this.#closed) return;
-    if (this.#queue.length >= this.#settings.maxExportBatchSize) {
+    if (this.#batches.length > 0 && this.#batches[0].count >= this.#settings.maxExportBatchSize) {
       if (this.#immediate === null) this.#immediate = setImmediate(this.#flush);
       return;
     }
@@ -104,12 +158,12 @@ export class SpanBatcher {
     this.#exportOne().then(
       () => {
         this.#exporting = false;
-        if (this.#queue.length > 0) this.#schedule();
+        if (this.#queued > 0) this.#schedule();
       },
       (err: unknown) => {
         this.#exporting = false;
         this.#onError(err instanceof Error ? err : new Error(String(err)));
-        if (this.#queue.length > 0) this.#schedule();
+        if (this.#queued > 0) this.#schedule();
       },
     );
   };
@@ -124,15 +178,10 @@ export class SpanBatcher {
       this.#onDrop(this.#dropped);
       this.#dropped = 0;
     }
-    const { maxExportBatchSize, exportTimeoutMillis } = this.#settings;
-    let batch: SpanRecord[];
-    if (this.#queue.length <= maxExportBatchSize) {
-      batch = this.#queue;
-      this.#queue = [];
-    } else {
-      batch = this.#queue.splice(0, maxExportBatchSize);
-    }
-    if (batch.length === 0) return Promise.resolve();
+    const { exportTimeoutMillis } = this.#settings;
+    const batch = this.#batches.shift();
+    if (batch === undefined) return Promise.resolve();
+    this.#queued -= batch.count;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`export timed out after ${exportTimeoutMillis} ms`)), exportTimeoutMillis);
       this.#exporter.export(batch).then(
@@ -155,7 +204,7 @@ export class SpanBatcher {
     if (this.#timer !== null) clearTimeout(this.#timer);
     if (this.#immediate !== null) clearImmediate(this.#immediate);
     const batches: Promise<void>[] = [];
-    while (this.#queue.length > 0) batches.push(this.#exportOne().catch((err: unknown) => this.#onError(err instanceof Error ? err : new Error(String(err)))));
+    while (this.#batches.length > 0) batches.push(this.#exportOne().catch((err: unknown) => this.#onError(err instanceof Error ? err : new Error(String(err)))));
     await Promise.all(batches);
     this.#exporter.shutdown();
   }
@@ -209,7 +258,7 @@ const COLLECTOR_IDLE_TIMEOUT_MS = 4000;
 
 /** OTLP over HTTP (http/protobuf or http/json, by the encoder), one keep-alive agent per worker. */
 export class OtlpHttpExporter implements SpanExporter {
-  readonly #encoder: SpanEncoder;
+  readonly encoder: SpanEncoder;
   readonly #settings: OtlpHttpSettings;
   readonly #url: URL;
   /** http:// collectors: the forwarder's pool, and the request head up to content-length. */
@@ -223,7 +272,7 @@ export class OtlpHttpExporter implements SpanExporter {
   #inFlight = 0;
 
   constructor(encoder: SpanEncoder, settings: OtlpHttpSettings) {
-    this.#encoder = encoder;
+    this.encoder = encoder;
     this.#settings = settings;
     this.#url = new URL(settings.url);
     for (const [name, value] of Object.entries(settings.headers)) {
@@ -246,12 +295,16 @@ export class OtlpHttpExporter implements SpanExporter {
     this.#headPrefix = head;
   }
 
-  async export(spans: readonly SpanRecord[]): Promise<void> {
+  takeWriter(): ByteWriter {
+    return this.#writers.pop() ?? new ByteWriter(64 * 1024);
+  }
+
+  async export(batch: PendingBatch): Promise<void> {
     if (this.#inFlight >= CONCURRENCY_LIMIT) throw new Error('concurrent export limit reached');
     this.#inFlight++;
-    let writer: ByteWriter | null = this.#writers.pop() ?? new ByteWriter(64 * 1024);
+    let writer: ByteWriter | null = batch.writer!;
     try {
-      let body = this.#encoder.encode(spans, writer);
+      let body = this.encoder.finish(writer);
       if (this.#settings.compression === 'gzip') {
         body = await gzipAsync(body);
         this.#writers.push(writer);
@@ -283,7 +336,7 @@ export class OtlpHttpExporter implements SpanExporter {
     if (pool !== null) return postThroughPool(pool, `${this.#headPrefix}content-length: ${body.length}\r\n\r\n`, body, timeoutMs);
     return new Promise((resolve) => {
       const headers: Record<string, string | number> = {
-        ...this.#settings.headers, 'content-type': this.#encoder.contentType, 'content-length': body.length, 'user-agent': USER_AGENT,
+        ...this.#settings.headers, 'content-type': this.encoder.contentType, 'content-length': body.length, 'user-agent': USER_AGENT,
       };
       if (this.#settings.compression === 'gzip') headers['content-encoding'] = 'gzip';
       const req = this.#request(this.#url, { method: 'POST', agent: this.#agent!, headers }, (res: IncomingMessage) => {
@@ -372,6 +425,7 @@ const API_KIND_OFFSET = 1;
 
 /** Spans printed to stdout (`OTEL_TRACES_EXPORTER=console`), in the fields OpenTelemetry's ConsoleSpanExporter prints. */
 export class ConsoleSpanExporter implements SpanExporter {
+  readonly encoder = null;
   readonly #resource: Readonly<Record<string, string>>;
   readonly #scopeName: string;
   readonly #clock: SpanClock;
@@ -382,8 +436,8 @@ export class ConsoleSpanExporter implements SpanExporter {
     this.#clock = clock;
   }
 
-  export(spans: readonly SpanRecord[]): Promise<void> {
-    for (const span of spans) {
+  export(batch: PendingBatch): Promise<void> {
+    for (const span of batch.records!) {
       console.dir({
         resource: { attributes: this.#resource },
         instrumentationScope: { name: this.#scopeName },

@@ -93,7 +93,7 @@ function sampleSpans(): SpanRecord[] {
   const aborted = tracer.start('POST', `/${'long-path/'.repeat(40)}`, 'upload', 'h', undefined, undefined)!;
   aborted.startUpstream('d3', 'http://upstream.internal', 1);
   aborted.end(499, null);
-  // 16 KiB path: a span length needing a 3-byte varint; a bare span: a 1-byte one.
+  // 16 KiB path: a span length needing a 3-byte varint (and so the envelope's lengths); a bare span: a 1-byte one.
   const big = new SpanRecord('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', null, false, null, SPAN_KIND_SERVER, 'GET big', 12.5);
   big.attributes[SLOT_URL_PATH] = `/${'x'.repeat(16_500)}`;
   big.attributes[SLOT_ROUTE] = 'ü'.repeat(100);

@@ -2,8 +2,8 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
-import { OtlpJsonEncoder, OtlpProtobufEncoder } from '../../src/observability/otlp-encode.js';
-import { OtlpHttpExporter, SpanBatcher, type BatchSettings, type SpanExporter } from '../../src/observability/span-export.js';
+import { ByteWriter, OtlpJsonEncoder, OtlpProtobufEncoder } from '../../src/observability/otlp-encode.js';
+import { OtlpHttpExporter, PendingBatch, SpanBatcher, type BatchSettings, type SpanExporter } from '../../src/observability/span-export.js';
 import { SpanClock, SpanRecord, SPAN_KIND_SERVER } from '../../src/observability/span-record.js';
 import { decodeTraceExport } from '../support/otlp-decode.js';
 
@@ -19,9 +19,10 @@ function memoryExporter() {
   let hold: Promise<void> | null = null;
   let release = (): void => undefined;
   const exporter: SpanExporter & { shutdowns: number } = {
+    encoder: null,
     shutdowns: 0,
-    async export(spans) {
-      batches.push([...spans]);
+    async export(batch) {
+      batches.push([...batch.records!]);
       if (hold !== null) await hold;
     },
     shutdown() {
@@ -58,6 +59,43 @@ describe('SpanBatcher (BatchSpanProcessor rules)', () => {
     await waitFor(() => m.batches.flat().length === 10);
     expect(m.batches.map((x) => x.length)).toEqual([4, 4, 2]);
     expect(m.batches.flat().map((s) => s.name)).toEqual(Array.from({ length: 10 }, (_, i) => `GET ${i}`));
+  });
+
+  it('add_encodesEachSpanAsItEnds_whenTheExporterHasAnEncoder_andReusesWriters', async () => {
+    const encoder = new OtlpJsonEncoder({ resource: {}, scopeName: 'fengling-gateway' }, new SpanClock());
+    const bodies: string[][] = [];
+    const writers: ByteWriter[] = [];
+    const taken: ByteWriter[] = [];
+    const exporter: SpanExporter = {
+      encoder,
+      takeWriter() {
+        const w = writers.pop() ?? new ByteWriter(256);
+        taken.push(w);
+        return w;
+      },
+      async export(batch) {
+        const body = JSON.parse(encoder.finish(batch.writer!).toString('utf8')) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> };
+        bodies.push(body.resourceSpans[0].scopeSpans[0].spans.map((x) => x.name));
+        writers.push(batch.writer!);
+      },
+      shutdown() {},
+    };
+    const b = new SpanBatcher(exporter, settings({ maxExportBatchSize: 3 }), () => undefined, () => undefined);
+    for (let i = 0; i < 7; i++) {
+      const s = span(i);
+      b.add(s);
+      // Encoded when added: what happens to the record afterwards is not exported.
+      (s as { name: string }).name = 'changed';
+    }
+    expect(b.queued).toBe(7);
+    await waitFor(() => bodies.flat().length === 7);
+    expect(bodies).toEqual([['GET 0', 'GET 1', 'GET 2'], ['GET 3', 'GET 4', 'GET 5'], ['GET 6']]);
+    expect(b.queued).toBe(0);
+    // Three batches were open at once; later ones take the writers of finished ones.
+    for (let i = 7; i < 10; i++) b.add(span(i));
+    await waitFor(() => bodies.flat().length === 10);
+    expect(taken).toHaveLength(4);
+    expect(new Set(taken).size).toBe(3);
   });
 
   it('add_dropsPastMaxQueueSize_andCountsTheDrops', async () => {
@@ -128,7 +166,7 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
   it('export_postsProtobuf_retriesA503_withTheHeaders', async () => {
     const r = await receiver([503]);
     const exporter = new OtlpHttpExporter(new OtlpProtobufEncoder(origin, clock), { url: r.url, headers: { authorization: 'Bearer x' }, timeoutMillis: 5000, compression: 'none' });
-    await exporter.export([span(0), span(1)]);
+    await exporter.export(PendingBatch.of(exporter, [span(0), span(1)]));
     exporter.shutdown();
     expect(r.requests).toHaveLength(2);
     expect(r.requests[1]).toMatchObject({ method: 'POST', url: '/v1/traces' });
@@ -141,7 +179,7 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
   it('export_rejects_onANonRetryableAnswer_withoutRetrying', async () => {
     const r = await receiver([400]);
     const exporter = new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url: r.url, headers: {}, timeoutMillis: 5000, compression: 'none' });
-    await expect(exporter.export([span(0)])).rejects.toThrow('collector answered 400');
+    await expect(exporter.export(PendingBatch.of(exporter, [span(0)]))).rejects.toThrow('collector answered 400');
     exporter.shutdown();
     expect(r.requests).toHaveLength(1);
   });
@@ -149,7 +187,7 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
   it('export_gzipsTheBody_whenCompressionIsGzip', async () => {
     const r = await receiver([]);
     const exporter = new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url: r.url, headers: {}, timeoutMillis: 5000, compression: 'gzip' });
-    await exporter.export([span(3)]);
+    await exporter.export(PendingBatch.of(exporter, [span(3)]));
     exporter.shutdown();
     expect(r.requests[0].headers['content-encoding']).toBe('gzip');
     const body = JSON.parse(gunzipSync(r.requests[0].body).toString('utf8')) as { resourceSpans: Array<{ scopeSpans: Array<{ spans: Array<{ name: string }> }> }> };
@@ -159,7 +197,7 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
   it('export_reusesOneKeepAliveConnection_forBatchAfterBatch', async () => {
     const r = await receiver([]);
     const exporter = new OtlpHttpExporter(new OtlpProtobufEncoder(origin, clock), { url: r.url, headers: {}, timeoutMillis: 5000, compression: 'none' });
-    for (let i = 0; i < 5; i++) await exporter.export([span(i)]);
+    for (let i = 0; i < 5; i++) await exporter.export(PendingBatch.of(exporter, [span(i)]));
     exporter.shutdown();
     expect(r.requests).toHaveLength(5);
     expect(r.counts.connections).toBe(1);
@@ -168,7 +206,7 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
   it('export_rejects_onAnAnswerLargerThan64KiB_withoutRetrying', async () => {
     const r = await receiver([], 'x'.repeat(70 * 1024));
     const exporter = new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url: r.url, headers: {}, timeoutMillis: 5000, compression: 'none' });
-    await expect(exporter.export([span(0)])).rejects.toThrow('more than 65536 bytes');
+    await expect(exporter.export(PendingBatch.of(exporter, [span(0)]))).rejects.toThrow('more than 65536 bytes');
     exporter.shutdown();
     expect(r.requests).toHaveLength(1);
   });
@@ -185,7 +223,7 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
     await new Promise<void>((done) => server!.close(() => done()));
     server = null;
     const exporter = new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url, headers: {}, timeoutMillis: 300, compression: 'none' });
-    await expect(exporter.export([span(0)])).rejects.toThrow(/ECONNREFUSED/);
+    await expect(exporter.export(PendingBatch.of(exporter, [span(0)]))).rejects.toThrow(/ECONNREFUSED/);
     exporter.shutdown();
   });
 });
