@@ -149,7 +149,7 @@ function signalAll(procs, signal) {
     }
   }
 }
-const fmtRep = (r) => `${Math.round(r.rps).toLocaleString('en-US')} req/s, p50 ${r.p50Ms?.toFixed(2)} ms, p99 ${r.p99Ms?.toFixed(2)} ms${Number.isFinite(r.proxyUsPerReq) ? `, proxy ${r.proxyUsPerReq.toFixed(1)} µs/req (${Math.round(r.proxyCoreFraction * 100)}% core)` : ''}, TCP opens ${r.tcpOpens}`;
+const fmtRep = (r) => `${Math.round(r.rps).toLocaleString('en-US')} req/s, p50 ${r.p50Ms?.toFixed(2)} ms, p99 ${r.p99Ms?.toFixed(2)} ms${Number.isFinite(r.proxyUsPerReq) ? `, proxy ${r.proxyUsPerReq.toFixed(1)} µs/req (sys ${r.proxySysUsPerReq?.toFixed(1)}, ${Math.round(r.proxyCoreFraction * 100)}% core)` : ''}, TCP opens ${r.tcpOpens}`;
 
 /**
  * Measure one rep; when processes outside the rig used more than --max-other of a core

@@ -56,19 +56,29 @@ export function pidTree(rootPid) {
 }
 
 /**
- * A snapshot of utime+stime (seconds) per pid over the trees of `rootPids`.
+ * A snapshot of utime+stime (seconds) per pid over the trees of `rootPids`; the map's `sys`
+ * property holds the stime part alone (for the user/system split, see sysDelta).
  * Pids are resolved at snapshot time; a delta only counts pids present in both
  * snapshots, which is right for long-lived workers (nginx does not respawn them mid-run).
  */
 export function cpuSnapshot(rootPids) {
   const perPid = new Map();
+  const sys = new Map();
   for (const root of rootPids) {
     for (const pid of pidTree(root)) {
       const st = readStat(pid);
-      if (st) perPid.set(pid, (st.utime + st.stime) / CLK_TCK);
+      if (!st) continue;
+      perPid.set(pid, (st.utime + st.stime) / CLK_TCK);
+      sys.set(pid, st.stime / CLK_TCK);
     }
   }
+  perPid.sys = sys;
   return perPid;
+}
+
+/** System (kernel) CPU seconds consumed between two snapshots of cpuSnapshot. */
+export function sysDelta(before, after) {
+  return cpuDelta(before.sys, after.sys);
 }
 
 /** CPU seconds consumed between two snapshots. */

@@ -4,7 +4,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { closedLoop, fixedRate } from './load.mjs';
-import { allProcesses, coreBusy, coreTimes, cpuDelta, cpuSnapshot, foreignCpu, machineSeconds, selfAndChildrenCpu, tcpOpens } from './cpu.mjs';
+import { allProcesses, coreBusy, coreTimes, cpuDelta, cpuSnapshot, foreignCpu, machineSeconds, selfAndChildrenCpu, sysDelta, tcpOpens } from './cpu.mjs';
 import { requestFor } from './scenarios.mjs';
 import { httpCall } from './proc.mjs';
 
@@ -71,6 +71,7 @@ export async function measureRep(scenario, kase, running, ctx) {
     wallS,
     proxyCpuS,
     proxyUsPerReq: (proxyCpuS * 1e6) / r.requests,
+    proxySysUsPerReq: running.pids.length ? (sysDelta(proxy0, proxy1) * 1e6) / r.requests : NaN,
     proxyCoreFraction: proxyCpuS / wallS,
     upstreamCpuS,
     upstreamUsPerReq: (upstreamCpuS * 1e6) / r.requests,

@@ -31,6 +31,7 @@ export function summarise(allReps) {
     p99Ms: pick('p99Ms'),
     p999Ms: pick('p999Ms'),
     proxyUsPerReq: pick('proxyUsPerReq'),
+    proxySysUsPerReq: pick('proxySysUsPerReq'),
     proxyCoreFraction: pick('proxyCoreFraction'),
     upstreamUsPerReq: pick('upstreamUsPerReq'),
     tcpOpens: pick('tcpOpens'),
@@ -77,7 +78,9 @@ function caseTable(s, columns, align, row) {
       continue;
     }
     const m = c.summary;
-    const cpu = c.product === 'upstream' ? `(upstream ${fmt(m.upstreamUsPerReq, 1)})` : fmt(m.proxyUsPerReq, 1);
+    // Total, then the kernel's part (stime): the user-space part is the difference.
+    const cpu = c.product === 'upstream' ? `(upstream ${fmt(m.upstreamUsPerReq, 1)})`
+      : Number.isFinite(m.proxySysUsPerReq) ? `${fmt(m.proxyUsPerReq, 1)} (sys ${fmt(m.proxySysUsPerReq, 1)})` : fmt(m.proxyUsPerReq, 1);
     const busy = c.product === 'upstream' ? '—' : pct(m.proxyCoreFraction);
     lines.push(`| ${[c.name, ...row(c, m, cpu, busy)].join(' | ')} |`);
   }
@@ -110,7 +113,7 @@ export function toMarkdown(result) {
     out.push(...notesBlock(s.notes));
   }
   out.push(
-    'Columns: medians over the undisturbed reps (all reps when none was clean), each metric separately. *proxy CPU µs/req* = utime+stime of the proxy\'s process tree during the measured run / requests (for upstream-direct: the upstream\'s). *proxy core busy* = that CPU time / wall time (1 core = 100%). *ratio to nginx* = req/s / req/s of nginx with the same worker count, same run. *TCP opens / rep* = machine-wide TCP ActiveOpens during the measured run: about the connection count when keep-alive holds everywhere. *disturbance (max)* = work outside the rig during the worst rep, in % of a core: CPU of other processes, or CPU 1 time a pinned proxy did not use beyond 5% — above ~5% the figures are disturbed. See docs/benchmarks.md.',
+    'Columns: medians over the undisturbed reps (all reps when none was clean), each metric separately. *proxy CPU µs/req* = utime+stime of the proxy\'s process tree during the measured run / requests (for upstream-direct: the upstream\'s); *sys* = the stime part, CPU spent in the kernel on the proxy\'s behalf (syscalls, the loopback TCP work they carry). *proxy core busy* = that CPU time / wall time (1 core = 100%). *ratio to nginx* = req/s / req/s of nginx with the same worker count, same run. *TCP opens / rep* = machine-wide TCP ActiveOpens during the measured run: about the connection count when keep-alive holds everywhere. *disturbance (max)* = work outside the rig during the worst rep, in % of a core: CPU of other processes, or CPU 1 time a pinned proxy did not use beyond 5% — above ~5% the figures are disturbed. See docs/benchmarks.md.',
     '',
   );
   return out.join('\n');
