@@ -12,22 +12,21 @@ import type { LogLevel } from '../cli/settings.js';
 
 export type { Logger };
 
-interface TraceLogFields {
-  readonly trace_id: string;
-  readonly span_id: string;
-}
-
-let traceFields: TraceLogFields | null = null;
+/** The ids the next log lines carry; '' = none. Two strings, not an object: this runs per traced request. */
+let traceIdField = '';
+let spanIdField = '';
 let clearScheduled = false;
 
 function clearTraceFields(): void {
-  traceFields = null;
+  traceIdField = '';
+  spanIdField = '';
   clearScheduled = false;
 }
 
 /** Log lines written from now until the end of this turn carry these ids (see the file comment). */
 export function setTraceLogFields(traceId: string, spanId: string): void {
-  traceFields = { trace_id: traceId, span_id: spanId };
+  traceIdField = traceId;
+  spanIdField = spanId;
   if (!clearScheduled) {
     clearScheduled = true;
     queueMicrotask(clearTraceFields);
@@ -39,7 +38,7 @@ export function createLogger(level: LogLevel, thread: string | number): Logger {
     {
       level, base: { pid: process.pid, thread }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) },
       // pino merges the line's fields into the object the mixin returns: always a fresh one.
-      mixin: () => (traceFields === null ? {} : { trace_id: traceFields.trace_id, span_id: traceFields.span_id }),
+      mixin: () => (traceIdField === '' ? {} : { trace_id: traceIdField, span_id: spanIdField }),
     },
     pino.destination({ dest: 1, sync: true }),
   );

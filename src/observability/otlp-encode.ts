@@ -79,6 +79,13 @@ const HEX_VALUE = new Int8Array(128).fill(0);
 for (let i = 0; i < 10; i++) HEX_VALUE[48 + i] = i;
 for (let i = 0; i < 6; i++) HEX_VALUE[97 + i] = 10 + i;
 
+/** Length-delimited bytes of a lower-case hex id into buf at pos; returns the position after them. */
+function hexInto(hex: string, buf: Uint8Array, pos: number): number {
+  buf[pos++] = hex.length >>> 1;
+  for (let i = 0; i < hex.length; i += 2) buf[pos++] = (HEX_VALUE[hex.charCodeAt(i)] << 4) | HEX_VALUE[hex.charCodeAt(i + 1)];
+  return pos;
+}
+
 /** "00" "01" ... "99" as ASCII byte pairs. */
 const DIGIT_PAIRS = Buffer.from(Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0')).join(''));
 
@@ -213,12 +220,16 @@ export class ByteWriter {
     if (count === 1) buf[--pos] = 48 + n;
   }
 
-  /** Length-delimited bytes from a lower-case hex id. */
-  hexBytes(hex: string): void {
+  /** A lower-case hex id as length-delimited bytes into `out` (of hex.length / 2 + 1 bytes), not into this writer. */
+  hexBytesInto(hex: string, out: Buffer): void {
+    hexInto(hex, out, 0);
+  }
+
+  /** A few bytes (an id): a loop beats TypedArray.prototype.set below a few dozen. */
+  small(bytes: Uint8Array): void {
     const buf = this.buf;
     let pos = this.pos;
-    buf[pos++] = hex.length >>> 1;
-    for (let i = 0; i < hex.length; i += 2) buf[pos++] = (HEX_VALUE[hex.charCodeAt(i)] << 4) | HEX_VALUE[hex.charCodeAt(i + 1)];
+    for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i];
     this.pos = pos;
   }
 
@@ -398,21 +409,47 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     return this.finish(w);
   }
 
+  /**
+   * Ids as bytes, the last of each kind remembered: a request's client span (ending first) and
+   * its server span share the trace id, and the client's parent is the server's span id, so
+   * the two spans of a request convert three ids from hex instead of five.
+   */
+  #lastTraceId = '';
+  readonly #lastTraceIdBytes = Buffer.alloc(17);
+  #lastSpanId = '';
+  readonly #lastSpanIdBytes = Buffer.alloc(9);
+
+  #traceId(w: ByteWriter, hex: string): void {
+    if (hex !== this.#lastTraceId) {
+      this.#lastTraceId = hex;
+      w.hexBytesInto(hex, this.#lastTraceIdBytes);
+    }
+    w.small(this.#lastTraceIdBytes);
+  }
+
+  #spanId(w: ByteWriter, hex: string): void {
+    if (hex !== this.#lastSpanId) {
+      this.#lastSpanId = hex;
+      w.hexBytesInto(hex, this.#lastSpanIdBytes);
+    }
+    w.small(this.#lastSpanIdBytes);
+  }
+
   #span(w: ByteWriter, span: SpanRecord): void {
     w.ensure(spanSizeBound(span, 3, 32));
     w.byte(TAG_SPAN);
     const start = w.begin(2);
     w.byte(TAG_TRACE_ID);
-    w.hexBytes(span.traceId);
+    this.#traceId(w, span.traceId);
     w.byte(TAG_SPAN_ID);
-    w.hexBytes(span.spanId);
+    this.#spanId(w, span.spanId);
     if (span.traceState !== null && span.traceState !== '') {
       w.byte(TAG_TRACE_STATE);
       w.string(span.traceState);
     }
     if (span.parentSpanId !== null) {
       w.byte(TAG_PARENT_SPAN_ID);
-      w.hexBytes(span.parentSpanId);
+      this.#spanId(w, span.parentSpanId);
     }
     w.byte(TAG_NAME);
     w.string(span.name);

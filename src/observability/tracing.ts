@@ -321,6 +321,9 @@ export class CompactRequestTracer implements GatewayTracer {
   /** The last tracestate normalized: callers tend to send the same one again and again. */
   #lastTraceState = '';
   #lastTraceStateNormalized = '';
+  #lastNameMethod = '';
+  #lastNameRoute = '';
+  #lastName = '';
 
   constructor(plan: SamplingPlan, onEnd: (span: SpanRecord) => void, shutdown: () => Promise<void> = () => Promise.resolve()) {
     this.#plan = plan;
@@ -328,7 +331,7 @@ export class CompactRequestTracer implements GatewayTracer {
     this.#shutdown = shutdown;
   }
 
-  start(method: string, path: string, routeId: string, host: string, traceparent: string | undefined, tracestate: string | undefined): RequestTrace | null {
+  start(method: string, path: string, routeId: string, host: string, traceparent: string | undefined, tracestate: string | undefined, at = performance.now()): RequestTrace | null {
     const plan = this.#plan;
     if (plan.never) return null;
     const parent = this.#parent;
@@ -341,12 +344,13 @@ export class CompactRequestTracer implements GatewayTracer {
 
     const known = KNOWN_METHODS.has(method);
     const spanId = this.#ids.spanId();
+    const name = this.#serverName(known ? method : 'HTTP', routeId);
     let server: SpanRecord;
     if (hasParent) {
       const state = tracestate === undefined ? null : this.#traceState(tracestate);
-      server = new SpanRecord(parent.traceId, spanId, parent.spanId, true, state, SPAN_KIND_SERVER, `${known ? method : 'HTTP'} ${routeId}`, performance.now());
+      server = new SpanRecord(parent.traceId, spanId, parent.spanId, true, state, SPAN_KIND_SERVER, name, at);
     } else {
-      server = new SpanRecord(this.#ids.traceId(), spanId, null, false, null, SPAN_KIND_SERVER, `${known ? method : 'HTTP'} ${routeId}`, performance.now());
+      server = new SpanRecord(this.#ids.traceId(), spanId, null, false, null, SPAN_KIND_SERVER, name, at);
     }
     const a = server.attributes;
     a[SLOT_METHOD] = known ? method : '_OTHER';
@@ -362,6 +366,16 @@ export class CompactRequestTracer implements GatewayTracer {
     return new CompactRequestTrace(this, server, known ? method : '_OTHER');
   }
 
+  /** `METHOD route`, kept from the last request: requests of one route tend to follow each other. */
+  #serverName(method: string, routeId: string): string {
+    if (method !== this.#lastNameMethod || routeId !== this.#lastNameRoute) {
+      this.#lastNameMethod = method;
+      this.#lastNameRoute = routeId;
+      this.#lastName = `${method} ${routeId}`;
+    }
+    return this.#lastName;
+  }
+
   /** A caller's tracestate as it travels on: normalized (see normalizeTraceState), null when empty. */
   #traceState(raw: string): string | null {
     if (raw !== this.#lastTraceState) {
@@ -372,9 +386,9 @@ export class CompactRequestTracer implements GatewayTracer {
   }
 
   /** The client span of one upstream attempt (used by CompactRequestTrace); recorded, as its server span is. */
-  startClient(server: SpanRecord, method: string, destinationId: string, address: string, attempt: number): SpanRecord {
+  startClient(server: SpanRecord, method: string, destinationId: string, address: string, attempt: number, at: number): SpanRecord {
     const hp = this.#destinations.get(address) ?? cachedHostPort(this.#destinations, address, address.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, ''));
-    const client = new SpanRecord(server.traceId, this.#ids.spanId(), server.spanId, false, server.traceState, SPAN_KIND_CLIENT, method === '_OTHER' ? 'HTTP' : method, performance.now());
+    const client = new SpanRecord(server.traceId, this.#ids.spanId(), server.spanId, false, server.traceState, SPAN_KIND_CLIENT, method === '_OTHER' ? 'HTTP' : method, at);
     const a = client.attributes;
     a[SLOT_METHOD] = method;
     a[SLOT_SERVER_ADDRESS] = hp.host;
@@ -385,8 +399,8 @@ export class CompactRequestTracer implements GatewayTracer {
   }
 
   /** A span has ended: to the batch queue(s). */
-  ended(span: SpanRecord): void {
-    span.endTime = performance.now();
+  ended(span: SpanRecord, at: number): void {
+    span.endTime = at;
     this.#onEnd(span);
   }
 
@@ -411,15 +425,15 @@ class CompactRequestTrace implements RequestTrace {
     this.spanId = server.spanId;
   }
 
-  startUpstream(destinationId: string, address: string, attempt: number): { readonly traceparent: string; readonly tracestate: string | null } {
-    if (this.#client !== null) this.endUpstream(0, 'UPSTREAM_ABORTED');
-    const client = this.#tracer.startClient(this.#server, this.#method, destinationId, address, attempt);
+  startUpstream(destinationId: string, address: string, attempt: number, at = performance.now()): { readonly traceparent: string; readonly tracestate: string | null } {
+    if (this.#client !== null) this.endUpstream(0, 'UPSTREAM_ABORTED', at);
+    const client = this.#tracer.startClient(this.#server, this.#method, destinationId, address, attempt, at);
     this.#client = client;
     // Recorded spans are sampled: flags 01.
     return { traceparent: `00-${client.traceId}-${client.spanId}-01`, tracestate: client.traceState };
   }
 
-  endUpstream(status: number, errorCode: string | null): void {
+  endUpstream(status: number, errorCode: string | null, at = performance.now()): void {
     const client = this.#client;
     if (client === null) return;
     this.#client = null;
@@ -433,13 +447,13 @@ class CompactRequestTrace implements RequestTrace {
       client.statusCode = STATUS_ERROR;
       client.statusMessage = errorCode;
     }
-    this.#tracer.ended(client);
+    this.#tracer.ended(client, at);
   }
 
-  end(status: number, errorCode: string | null): void {
+  end(status: number, errorCode: string | null, at = performance.now()): void {
     const server = this.#server;
     const aborted = status === 499 && errorCode === null;
-    if (this.#client !== null) this.endUpstream(0, aborted ? CLIENT_ABORTED_ERROR : errorCode ?? 'UPSTREAM_ABORTED');
+    if (this.#client !== null) this.endUpstream(0, aborted ? CLIENT_ABORTED_ERROR : errorCode ?? 'UPSTREAM_ABORTED', at);
     const a = server.attributes;
     if (errorCode !== null) a[SLOT_ERROR_CODE] = errorCode;
     if (aborted) {
@@ -454,7 +468,7 @@ class CompactRequestTrace implements RequestTrace {
         server.statusMessage = errorCode;
       }
     }
-    this.#tracer.ended(server);
+    this.#tracer.ended(server, at);
     // The pipeline writes the request's access log line right after end(), in this same turn.
     setTraceLogFields(this.traceId, this.spanId);
   }

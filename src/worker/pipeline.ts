@@ -225,7 +225,7 @@ export class Pipeline {
 
     const tracer = this.#options.tracer;
     let trace: RequestTrace | null = null;
-    if (tracer !== null) trace = tracer.start(method, path, route.id, host, headerValue(headers, 'traceparent'), headerValue(headers, 'tracestate'));
+    if (tracer !== null) trace = tracer.start(method, path, route.id, host, headerValue(headers, 'traceparent'), headerValue(headers, 'tracestate'), started);
     const ctx = new RequestContext(this, res, method, path, query, host, route, headers, started, trace);
     ctx.start();
   }
@@ -608,12 +608,12 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     const host = this.#route.upstreamHostFromDestination || !this.#host ? dest.authority : this.#host;
     const opts = this.#p.options;
     let tail = `host: ${host}\r\n`;
+    this.#upstreamSent = performance.now();
     if (this.#trace !== null) {
-      const ctx = this.#trace.startUpstream(dest.id, dest.address, this.#attempt);
+      const ctx = this.#trace.startUpstream(dest.id, dest.address, this.#attempt, this.#upstreamSent);
       tail += `traceparent: ${ctx.traceparent}\r\n`;
       if (ctx.tracestate !== null) tail += `tracestate: ${ctx.tracestate}\r\n`;
     }
-    this.#upstreamSent = performance.now();
     this.#exchange = dest.pool.request({
       method: this.#method,
       head: `${this.#head}${tail}\r\n`,
@@ -729,8 +729,9 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   // ---- ResponseHandler (phase 6) ------------------------------------------------------
 
   onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean): void {
-    this.#upstreamSeconds = (performance.now() - this.#upstreamSent) / 1000;
-    if (this.#trace !== null) this.#trace.endUpstream(statusCode, null);
+    const now = performance.now();
+    this.#upstreamSeconds = (now - this.#upstreamSent) / 1000;
+    if (this.#trace !== null) this.#trace.endUpstream(statusCode, null, now);
     if (this.#aborted) return;
     this.#status = statusCode;
     this.#statusMessage = statusMessage;
@@ -947,9 +948,10 @@ class RequestContext implements ResponseHandler, QueuedRequest {
       this.#queue = null;
     }
     if (this.#bodyWatched) this.#unwatchBody();
-    const seconds = (performance.now() - this.#started) / 1000;
+    const now = performance.now();
+    const seconds = (now - this.#started) / 1000;
     this.#p.record(this.#route.slot, this.#method, status, code, seconds, this.#upstreamSeconds, this.#bodyReceived, this.#bytesOut, true);
-    if (this.#trace !== null) this.#trace.end(status, code);
+    if (this.#trace !== null) this.#trace.end(status, code, now);
     const log = this.#p.options.onAccess;
     if (log !== null) {
       log({
