@@ -62,6 +62,12 @@ ${Object.entries(SCENARIOS).map(([k, v]) => `                        ${k.padEnd(
   --tool wrk|autocannon   closed-loop load generator (default wrk; autocannon if wrk is
                       missing — it saturates at ~15-16k req/s here, ratios then unreliable)
   --gateway PATH      gateway entry point (default dist/cli/gateway.js; not built = skipped)
+  --gateway-b PATH    entry point of a second build for the cases ending in @b, to compare
+                      two commits in one interleaved run, e.g.
+                        git worktree add /tmp/before <commit> && ln -s "$PWD/node_modules" /tmp/before/
+                        (cd /tmp/before && npx tsc -p .)
+                        node bench/run.mjs --cases gateway-1w,gateway-1w@b --gateway-b \\
+                          /tmp/before/dist/cli/gateway.js
   --gateway-env K=V   extra environment for the gateway (repeatable)
   --out DIR           results directory (default bench/results)
   --no-write          print the table only, write no files
@@ -91,6 +97,7 @@ function parseOptions(argv) {
       quick: { type: 'boolean', default: false },
       tool: { type: 'string' },
       gateway: { type: 'string' },
+      'gateway-b': { type: 'string' },
       'gateway-env': { type: 'string', multiple: true },
       out: { type: 'string' },
       'no-write': { type: 'boolean', default: false },
@@ -130,6 +137,7 @@ function parseOptions(argv) {
     quick: q,
     tool: values.tool,
     gatewayEntry: resolve(repoRoot, values.gateway ?? defaultGatewayEntry(repoRoot)),
+    gatewayEntryB: values['gateway-b'] ? resolve(repoRoot, values['gateway-b']) : null,
     gatewayEnv,
     out: resolve(repoRoot, values.out ?? 'bench/results'),
     write: !values['no-write'],
@@ -240,7 +248,7 @@ async function main() {
     notes.push('h2load not installed (apt-get install nghttp2-client): the fixed scenario is skipped.');
     opts.scenarios = opts.scenarios.filter((s) => s !== 'fixed');
   }
-  const meta = describeMachine(argv, repoRoot);
+  const meta = describeMachine(argv, repoRoot, opts.gatewayEntryB);
   const tmpRoot = mkdtempSync(join(tmpdir(), 'fengling-bench-'));
   if (!opts.keepTmp) onExit(() => rmSync(tmpRoot, { recursive: true, force: true }));
   log(`temp dir ${tmpRoot}; load generator ${tool}; ${opts.reps} rep(s), warm-up ${opts.warmup} s, measure ${opts.duration} s, -c${opts.connections}`);
@@ -249,7 +257,7 @@ async function main() {
   log(`upstream nginx (pid ${upstream.pid}) on ${upstream.url}, CPU ${RIG_CPU}`);
 
   // Start every case once; they stay up (idle when not measured) for the whole run.
-  const ctxBase = { tmpRoot, upstream, gatewayEntry: opts.gatewayEntry, gatewayEnv: opts.gatewayEnv, repoRoot };
+  const ctxBase = { tmpRoot, upstream, gatewayEntry: opts.gatewayEntry, gatewayEntryB: opts.gatewayEntryB, gatewayEnv: opts.gatewayEnv, repoRoot };
   const running = new Map();
   const skipped = new Map();
   for (const kase of cases) {
@@ -274,7 +282,7 @@ async function main() {
 
   const result = {
     meta,
-    options: { ...opts, tool, gatewayEntry: relative(repoRoot, opts.gatewayEntry) },
+    options: { ...opts, tool, gatewayEntry: relative(repoRoot, opts.gatewayEntry), gatewayEntryB: opts.gatewayEntryB },
     notes: [...notes],
     scenarios: [],
   };

@@ -1,6 +1,7 @@
 /** The machine description printed at the top of every report. */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { versionOf, which } from './proc.mjs';
 
 function cpuModel() {
@@ -17,7 +18,7 @@ export function shellQuote(args) {
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
-export function describeMachine(argv, repoRoot) {
+export function describeMachine(argv, repoRoot, gatewayEntryB = null) {
   const tool = (bin, args, re) => {
     if (!which(bin)) return 'not installed';
     const v = versionOf(bin, args) ?? 'unknown';
@@ -29,6 +30,7 @@ export function describeMachine(argv, repoRoot) {
     autocannon = JSON.parse(readFileSync(new URL('../../node_modules/autocannon/package.json', import.meta.url), 'utf8')).version;
   } catch { /* absent */ }
   const commit = versionOf('git', ['-C', repoRoot, 'rev-parse', '--short', 'HEAD']);
+  const commitB = gatewayEntryB ? versionOf('git', ['-C', path.dirname(gatewayEntryB), 'rev-parse', '--short', 'HEAD']) : null;
   return {
     date: new Date().toISOString(),
     command: shellQuote(['node', 'bench/run.mjs', ...argv]),
@@ -43,5 +45,6 @@ export function describeMachine(argv, repoRoot) {
     h2load: tool('h2load', ['--version'], /nghttp2\/(\S+)/),
     autocannon,
     commit: commit && /^[0-9a-f]+$/.test(commit) ? commit : 'unknown',
+    buildB: gatewayEntryB ? `${gatewayEntryB} (commit ${commitB && /^[0-9a-f]+$/.test(commitB) ? commitB : 'unknown'})` : null,
   };
 }

@@ -12,7 +12,9 @@
  *   start(ctx) -> Promise<{ pids, url, stop }>
  *
  * Names are parsed, so any worker count works without registration:
- *   upstream-direct, nginx-<N>w, haproxy-<N>t, gateway-<N>w[-<variant>]
+ *   upstream-direct, nginx-<N>w, haproxy-<N>t, gateway-<N>w[-<variant>][@b]
+ * A gateway case ending in `@b` runs the build given by --gateway-b (another commit, say)
+ * instead of --gateway: both builds in one interleaved run, for before/after comparisons.
  *
  * Adding a gateway case later (JWT route, 1k/10k routes, a balancing policy, metrics,
  * tracing) = one entry in GATEWAY_VARIANTS below.
@@ -26,6 +28,7 @@ import { BENCH_JWT } from './jwt.mjs';
 
 export const HAPROXY_MISSING = 'haproxy not installed (apt-get install nginx-light haproxy)';
 export const GATEWAY_MISSING = 'dist/cli/gateway.js not built (npm run build)';
+export const GATEWAY_B_MISSING = 'an @b case needs --gateway-b PATH (the entry point of the other build)';
 
 /** A proxy on its own core when it has one worker; shared cores otherwise (BENCH.md). */
 const cpusFor = (workers) => (workers === 1 ? '1' : null);
@@ -214,18 +217,22 @@ backend upstream
   };
 }
 
-function gatewayCase(workers, variantKey) {
+function gatewayCase(workers, variantKey, buildB) {
   const variant = GATEWAY_VARIANTS[variantKey];
-  const name = `gateway-${workers}w${variantKey ? `-${variantKey}` : ''}`;
+  const name = `gateway-${workers}w${variantKey ? `-${variantKey}` : ''}${buildB ? '@b' : ''}`;
+  const entry = (ctx) => (buildB ? ctx.gatewayEntryB : ctx.gatewayEntry);
   const cpus = cpusFor(workers);
   return {
     name,
     product: 'gateway',
     workers,
     cpus,
-    describe: `Fengling gateway, GATEWAY_WORKERS=${workers}: ${variant.describe}`,
+    describe: `Fengling gateway${buildB ? ' (build B, --gateway-b)' : ''}, GATEWAY_WORKERS=${workers}: ${variant.describe}`,
     request: variant.request ?? {},
-    skipReason: (ctx) => (existsSync(ctx.gatewayEntry) ? null : GATEWAY_MISSING),
+    skipReason: (ctx) => {
+      if (buildB && !ctx.gatewayEntryB) return GATEWAY_B_MISSING;
+      return existsSync(entry(ctx)) ? null : `${entry(ctx)} not built (npm run build there)`;
+    },
     async start(ctx) {
       const dir = join(ctx.tmpRoot, name);
       mkdirSync(dir, { recursive: true });
@@ -246,7 +253,7 @@ function gatewayCase(workers, variantKey) {
         ...(typeof variant.env === 'function' ? variant.env(ctx) : variant.env),
         ...ctx.gatewayEnv,
       };
-      const handle = startProcess(name, process.execPath, [ctx.gatewayEntry], {
+      const handle = startProcess(name, process.execPath, [entry(ctx)], {
         cpus,
         env,
         cwd: ctx.repoRoot,
@@ -265,14 +272,14 @@ export function resolveCase(name) {
   let m;
   if ((m = /^nginx-(\d+)w$/.exec(name))) return nginxCase(Number(m[1]));
   if ((m = /^haproxy-(\d+)t$/.exec(name))) return haproxyCase(Number(m[1]));
-  if ((m = /^gateway-(\d+)w(?:-([a-z0-9]+))?$/.exec(name))) {
+  if ((m = /^gateway-(\d+)w(?:-([a-z0-9]+))?(@b)?$/.exec(name))) {
     const key = m[2] ?? '';
     if (!(key in GATEWAY_VARIANTS)) {
       throw new Error(`unknown gateway variant '${key}' (known: ${Object.keys(GATEWAY_VARIANTS).filter(Boolean).join(', ')})`);
     }
-    return gatewayCase(Number(m[1]), key);
+    return gatewayCase(Number(m[1]), key, m[3] !== undefined);
   }
-  throw new Error(`unknown case '${name}' (forms: upstream-direct, nginx-<N>w, haproxy-<N>t, gateway-<N>w[-variant])`);
+  throw new Error(`unknown case '${name}' (forms: upstream-direct, nginx-<N>w, haproxy-<N>t, gateway-<N>w[-variant][@b])`);
 }
 
 /** The default case list: the 1-worker trio plus the rig's ceiling, and N-worker ones for --workers N. */

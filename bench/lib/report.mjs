@@ -60,6 +60,7 @@ function header(meta, opts) {
     `- **Command**: \`${meta.command}\``,
     `- **Machine**: ${meta.cpu}, ${meta.cores} cores, ${meta.kernel}, load average at start ${meta.loadavgAtStart}`,
     `- **Versions**: node ${meta.node}, nginx ${meta.nginx}, HAProxy ${meta.haproxy}, wrk ${meta.wrk}, h2load ${meta.h2load}, autocannon ${meta.autocannon}; commit ${meta.commit}`,
+    ...(meta.buildB ? [`- **Build B** (the \`@b\` cases): ${meta.buildB}`] : []),
     `- **Method**: ${opts.tool}${opts.tool === 'wrk' ? ' -t1' : ''} -c${opts.connections}, ${opts.warmup} s unrecorded warm-up before each measured ${opts.duration} s run, ${opts.reps} rep(s) interleaved case by case, medians reported. Upstream: 1 nginx worker on CPU 0; load generator on CPU 0; 1-worker proxies pinned to CPU 1, N-worker proxies unpinned.`,
   ];
 }
