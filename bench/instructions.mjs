@@ -1,0 +1,141 @@
+/**
+ * User-space instructions per request, counted by valgrind's callgrind: the measurement to
+ * steer small changes by, where the load bench cannot see them (its req/s and CPU figures move
+ * 10-20% from run to run on these shared machines; an instruction count repeats within ~1%).
+ *
+ * For each build (--gateway, and --gateway-b when given) and each case: start the upstream
+ * nginx, start `valgrind --tool=callgrind node <gateway>` with the case's configuration (the
+ * cases of bench/run.mjs: gateway-1w, gateway-1w-trace100, ...), send --warmup requests so V8
+ * has compiled the hot path, then --reps times: zero the counters, send --requests requests
+ * (h2load, 10 connections), dump. Reported: instructions per request (every thread of the
+ * process, user space only: no kernel, no waiting), median and range of the reps.
+ *
+ * It counts work, not time: a change that moves work into the kernel, or makes the CPU wait on
+ * memory, does not show here; the load bench (bench/run.mjs) says what a request costs.
+ *
+ * Usage (after `npm run build`; needs valgrind, nginx and h2load: apt-get install valgrind
+ * nginx-light nghttp2-client):
+ *   node bench/instructions.mjs [--cases gateway-1w,gateway-1w-trace100] [--gateway-b PATH]
+ *                               [--requests 5000] [--warmup 20000] [--reps 5]
+ */
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gatewayConfigYaml } from './lib/gateway-config.mjs';
+import { installCleanup, freePort, sleep, startProcess, stopAll, versionOf, which, waitReady } from './lib/proc.mjs';
+import { GATEWAY_VARIANTS } from './lib/proxies.mjs';
+import { startUpstream } from './lib/upstream.mjs';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const { values } = parseArgs({
+  options: {
+    cases: { type: 'string', default: 'gateway-1w,gateway-1w-trace100' },
+    gateway: { type: 'string' },
+    'gateway-b': { type: 'string' },
+    requests: { type: 'string', default: '5000' },
+    warmup: { type: 'string', default: '20000' },
+    reps: { type: 'string', default: '5' },
+    help: { type: 'boolean', short: 'h', default: false },
+  },
+});
+if (values.help) {
+  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
+  process.exit(0);
+}
+for (const bin of ['valgrind', 'callgrind_control', 'nginx', 'h2load']) {
+  if (!which(bin)) {
+    process.stderr.write(`${bin} is not installed (apt-get install valgrind nginx-light nghttp2-client)\n`);
+    process.exit(2);
+  }
+}
+
+const builds = [['A', resolve(repoRoot, values.gateway ?? 'dist/cli/gateway.js')]];
+if (values['gateway-b']) builds.push(['B', resolve(repoRoot, values['gateway-b'])]);
+const requests = Number(values.requests);
+const warmup = Number(values.warmup);
+const reps = Number(values.reps);
+const cases = values.cases.split(',').map((c) => c.trim()).filter(Boolean).map((name) => {
+  const m = /^gateway-1w(?:-([a-z0-9]+))?$/.exec(name);
+  if (!m || !((m[1] ?? '') in GATEWAY_VARIANTS)) throw new Error(`unknown case '${name}' (gateway-1w or gateway-1w-<variant> of bench/run.mjs)`);
+  return { name, variant: GATEWAY_VARIANTS[m[1] ?? ''] };
+});
+
+installCleanup();
+const tmpRoot = mkdtempSync(join(tmpdir(), 'fengling-instr-'));
+const log = (s) => process.stderr.write(`[instructions] ${s}\n`);
+const upstream = await startUpstream(tmpRoot);
+log(`upstream nginx on ${upstream.url}; ${requests} requests per rep after ${warmup} warm-up, ${reps} reps`);
+
+function h2load(url, n, headers = {}) {
+  const args = ['--h1', '-n', String(n), '-c', '10'];
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
+  const out = execFileSync('h2load', [...args, url], { encoding: 'utf8', timeout: 600_000 });
+  const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded/.exec(out);
+  if (!done || Number(done[2]) !== n) throw new Error(`h2load: not all ${n} requests succeeded:\n${out}`);
+}
+
+/** The callgrind dump files of `prefix`, newest last. */
+const dumps = (dir) => readdirSync(dir).filter((f) => f.startsWith('cg.') && /\.\d+$/.test(f)).map((f) => join(dir, f))
+  .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
+
+const results = [];
+for (const c of cases) {
+  for (const [label, entry] of builds) {
+    const dir = join(tmpRoot, `${c.name}-${label}`);
+    mkdirSync(dir, { recursive: true });
+    const port = await freePort();
+    const configPath = join(dir, 'gateway.yaml');
+    writeFileSync(configPath, gatewayConfigYaml(upstream.url, c.variant.config));
+    const ctx = { upstream };
+    const env = {
+      ...process.env, GATEWAY_WORKERS: '1', GATEWAY_PORT: String(port), GATEWAY_CONFIG: configPath, GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_DRAIN_TIMEOUT_MS: '1000', GATEWAY_METRICS_PORT: String(await freePort()),
+      ...(typeof c.variant.env === 'function' ? c.variant.env(ctx) : c.variant.env),
+    };
+    const gw = startProcess(`${c.name} ${label}`, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, entry], {
+      env, cwd: repoRoot, logFile: join(dir, 'stdout.log'),
+    });
+    const url = `http://127.0.0.1:${port}`;
+    await waitReady(gw, `${url}/readyz`, 300_000);
+    const path = c.variant.request?.plainPath ?? '/';
+    const headers = c.variant.request?.headers ?? {};
+    h2load(`${url}${path}`, warmup, headers);
+    const perRequest = [];
+    for (let rep = 0; rep < reps; rep++) {
+      execFileSync('callgrind_control', ['-z', String(gw.pid)], { stdio: 'ignore' });
+      h2load(`${url}${path}`, requests, headers);
+      const before = dumps(dir).length;
+      execFileSync('callgrind_control', ['-d', String(gw.pid)], { stdio: 'ignore' });
+      let file = null;
+      for (let i = 0; i < 100 && file === null; i++) {
+        const all = dumps(dir);
+        if (all.length > before && /^summary: /m.test(readFileSync(all[all.length - 1], 'utf8'))) file = all[all.length - 1];
+        else await sleep(100);
+      }
+      if (file === null) throw new Error('callgrind wrote no dump');
+      const ir = Number(/^summary: (\d+)/m.exec(readFileSync(file, 'utf8'))[1]);
+      perRequest.push(ir / requests);
+      log(`${c.name} ${label} rep ${rep + 1}: ${Math.round(ir / requests).toLocaleString('en-US')} instructions per request`);
+    }
+    await gw.stop();
+    const sorted = [...perRequest].sort((a, b) => a - b);
+    results.push({ name: c.name, label, entry, median: sorted[sorted.length >> 1], min: sorted[0], max: sorted[sorted.length - 1] });
+  }
+}
+await stopAll();
+rmSync(tmpRoot, { recursive: true, force: true });
+
+const commitOf = (entry) => versionOf('git', ['-C', dirname(entry), 'rev-parse', '--short', 'HEAD']) ?? 'unknown';
+const fmt = (x) => Math.round(x).toLocaleString('en-US');
+const lines = [
+  `node bench/instructions.mjs --cases ${values.cases} --requests ${requests} --warmup ${warmup} --reps ${reps}`,
+  ...builds.map(([label, entry]) => `build ${label}: ${entry} (commit ${commitOf(entry)})`),
+  '',
+  '| case | build | instructions per request (median) | range of the reps |',
+  '|---|---|---:|---:|',
+  ...results.map((r) => `| ${r.name} | ${r.label} | ${fmt(r.median)} | ${fmt(r.min)}-${fmt(r.max)} |`),
+];
+process.stdout.write(`${lines.join('\n')}\n`);
