@@ -5,7 +5,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { describe, expect, it } from 'vitest';
 import { ByteWriter, OtlpJsonEncoder, OtlpProtobufEncoder, type OtlpOrigin } from '../../src/observability/otlp-encode.js';
-import { SLOT_ROUTE, SLOT_URL_PATH, SpanClock, spanAttributes, SpanRecord, SPAN_KIND_SERVER } from '../../src/observability/span-record.js';
+import { SLOT_ROUTE, SLOT_STATUS_CODE, SLOT_URL_PATH, SpanClock, spanAttributes, SpanRecord, SPAN_KIND_SERVER } from '../../src/observability/span-record.js';
 import { CompactRequestTracer, samplerFromEnv } from '../../src/observability/tracing.js';
 import { seeded } from '../support/random.js';
 import { decodeTraceExport } from '../support/otlp-decode.js';
@@ -134,6 +134,23 @@ describe('OTLP encoders, against @opentelemetry/otlp-transformer', () => {
     expect(server.kind).toBe(2);
     expect(typeof server.startTimeUnixNano).toBe('string');
     expect(server.attributes.find((a) => a.key === 'http.response.status_code')?.value.intValue).toBe('503');
+  });
+
+  it('protobuf_repeatedAndManyDistinctAttributeValues_decodeAsTheOfficialSerializer', () => {
+    // A full batch-sized body: repeated and many distinct attribute values, in several batches.
+    const spans: SpanRecord[] = [];
+    for (let i = 0; i < 700; i++) {
+      const s = new SpanRecord('4bf92f3577b34da6a3ce929d0e0e4736', (i + 1).toString(16).padStart(16, '0'), null, false, null, SPAN_KIND_SERVER, 'GET r', i);
+      s.attributes[SLOT_ROUTE] = `route-${i % 300}`;
+      s.attributes[SLOT_URL_PATH] = `/p/${i}`;
+      s.attributes[SLOT_STATUS_CODE] = 200 + (i % 3);
+      s.endTime = i + 1;
+      spans.push(s);
+    }
+    const encoder = new OtlpProtobufEncoder(ORIGIN, clock);
+    for (const batch of [spans, spans.slice(100, 400)]) {
+      expect(normalize(decodeTraceExport(encoder.encode(batch)))).toEqual(normalize(decodeTraceExport(ProtobufTraceSerializer.serializeRequest(batch.map(readable))!)));
+    }
   });
 
   it('encoders_reuseAWriter_withoutLeakingOneBatchIntoTheNext', () => {
