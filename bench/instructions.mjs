@@ -26,7 +26,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gatewayConfigYaml } from './lib/gateway-config.mjs';
 import { installCleanup, freePort, sleep, startProcess, stopAll, versionOf, which, waitReady } from './lib/proc.mjs';
-import { GATEWAY_VARIANTS } from './lib/proxies.mjs';
+import { GATEWAY_VARIANTS, gatewayEnv } from './lib/proxies.mjs';
 import { startUpstream } from './lib/upstream.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -89,12 +89,7 @@ for (const c of cases) {
     const port = await freePort();
     const configPath = join(dir, 'gateway.yaml');
     writeFileSync(configPath, gatewayConfigYaml(upstream.url, c.variant.config));
-    const ctx = { upstream };
-    const env = {
-      ...process.env, GATEWAY_WORKERS: '1', GATEWAY_PORT: String(port), GATEWAY_CONFIG: configPath, GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_DRAIN_TIMEOUT_MS: '1000', GATEWAY_METRICS_PORT: String(await freePort()),
-      ...(typeof c.variant.env === 'function' ? c.variant.env(ctx) : c.variant.env),
-    };
+    const env = await gatewayEnv({ upstream }, c.variant, 1, port, configPath);
     const gw = startProcess(`${c.name} ${label}`, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, entry], {
       env, cwd: repoRoot, logFile: join(dir, 'stdout.log'),
     });

@@ -217,6 +217,23 @@ backend upstream
   };
 }
 
+/** The environment a gateway case runs with (bench/instructions.mjs starts its gateways with it too). */
+export async function gatewayEnv(ctx, variant, workers, port, configPath) {
+  return {
+    ...process.env,
+    GATEWAY_WORKERS: String(workers),
+    GATEWAY_PORT: String(port),
+    GATEWAY_CONFIG: configPath,
+    // Listen on loopback only (the gateway's default is 0.0.0.0).
+    GATEWAY_HOST: '127.0.0.1',
+    // The gateway is idle when stopped; don't let a drain outlast stopChild's grace period.
+    GATEWAY_DRAIN_TIMEOUT_MS: '1000',
+    // Metrics on (the default), on a port of its own so cases never collide.
+    GATEWAY_METRICS_PORT: String(await freePort()),
+    ...(typeof variant.env === 'function' ? variant.env(ctx) : variant.env),
+  };
+}
+
 function gatewayCase(workers, variantKey, buildB) {
   const variant = GATEWAY_VARIANTS[variantKey];
   const name = `gateway-${workers}w${variantKey ? `-${variantKey}` : ''}${buildB ? '@b' : ''}`;
@@ -239,20 +256,7 @@ function gatewayCase(workers, variantKey, buildB) {
       const port = await freePort();
       const configPath = join(dir, 'gateway.yaml');
       writeFileSync(configPath, gatewayConfigYaml(ctx.upstream.url, variant.config));
-      const env = {
-        ...process.env,
-        GATEWAY_WORKERS: String(workers),
-        GATEWAY_PORT: String(port),
-        GATEWAY_CONFIG: configPath,
-        // Listen on loopback only (the gateway's default is 0.0.0.0).
-        GATEWAY_HOST: '127.0.0.1',
-        // The gateway is idle when stopped; don't let a drain outlast stopChild's grace period.
-        GATEWAY_DRAIN_TIMEOUT_MS: '1000',
-        // Metrics on (the default), on a port of its own so cases never collide.
-        GATEWAY_METRICS_PORT: String(await freePort()),
-        ...(typeof variant.env === 'function' ? variant.env(ctx) : variant.env),
-        ...ctx.gatewayEnv,
-      };
+      const env = { ...(await gatewayEnv(ctx, variant, workers, port, configPath)), ...ctx.gatewayEnv };
       const handle = startProcess(name, process.execPath, [entry(ctx)], {
         cpus,
         env,

@@ -220,19 +220,6 @@ export class ByteWriter {
     if (count === 1) buf[--pos] = 48 + n;
   }
 
-  /** A lower-case hex id as length-delimited bytes into `out` (of hex.length / 2 + 1 bytes), not into this writer. */
-  hexBytesInto(hex: string, out: Buffer): void {
-    hexInto(hex, out, 0);
-  }
-
-  /** A few bytes (an id): a loop beats TypedArray.prototype.set below a few dozen. */
-  small(bytes: Uint8Array): void {
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i];
-    this.pos = pos;
-  }
-
   /** Raw string bytes whose UTF-8 length is known (`bytes`). */
   stringBody(s: string, bytes: number): void {
     if (bytes === s.length && bytes <= 64) {
@@ -334,6 +321,8 @@ export class OtlpProtobufEncoder implements SpanEncoder {
   /** `1: Resource` and `1: InstrumentationScope`, each with its tag and length. */
   readonly #resource: Buffer;
   readonly #scope: Buffer;
+  /** Room kept at a body's start for the envelope, whose lengths are known only at finish. */
+  readonly #reserve: number;
 
   constructor(origin: OtlpOrigin, clock: SpanClock) {
     this.#clock = clock;
@@ -363,11 +352,7 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     w.string(origin.scopeName);
     w.end(scope, 5);
     this.#scope = w.copy();
-  }
-
-  /** Room kept at the body's start for the envelope (its lengths are known only at finish). */
-  get #reserve(): number {
-    return 1 + 5 + this.#resource.length + 1 + 5 + this.#scope.length;
+    this.#reserve = 1 + 5 + this.#resource.length + 1 + 5 + this.#scope.length;
   }
 
   begin(w: ByteWriter): void {
@@ -422,17 +407,17 @@ export class OtlpProtobufEncoder implements SpanEncoder {
   #traceId(w: ByteWriter, hex: string): void {
     if (hex !== this.#lastTraceId) {
       this.#lastTraceId = hex;
-      w.hexBytesInto(hex, this.#lastTraceIdBytes);
+      hexInto(hex, this.#lastTraceIdBytes, 0);
     }
-    w.small(this.#lastTraceIdBytes);
+    w.raw(this.#lastTraceIdBytes);
   }
 
   #spanId(w: ByteWriter, hex: string): void {
     if (hex !== this.#lastSpanId) {
       this.#lastSpanId = hex;
-      w.hexBytesInto(hex, this.#lastSpanIdBytes);
+      hexInto(hex, this.#lastSpanIdBytes, 0);
     }
-    w.small(this.#lastSpanIdBytes);
+    w.raw(this.#lastSpanIdBytes);
   }
 
   #span(w: ByteWriter, span: SpanRecord): void {

@@ -1,7 +1,7 @@
 /**
  * Getting recorded spans out of a worker (OBS-01): a batch queue with the semantics of
  * OpenTelemetry's BatchSpanProcessor (OTEL_BSP_*), an OTLP/HTTP exporter that posts the
- * encoders' bytes with node:http, and a console exporter for debugging.
+ * encoders' bytes (see below for how), and a console exporter for debugging.
  *
  *   span ended ──▶ SpanBatcher: appended to the last open batch (≤ maxExportBatchSize spans),
  *                  encoded there at once when the exporter has an encoder (the span's fields
@@ -20,7 +20,7 @@
  * 100% sampling is one POST per 256 requests (docs/performance.md). https:// uses node:https.
  */
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
@@ -256,7 +256,7 @@ const RETRYABLE_FORWARD_ERRORS = new Set(['UPSTREAM_CONNECT_FAILED', 'UPSTREAM_C
 /** Idle keep-alive connections to the collector are closed after this (below the 5 s keep-alive timeout of many servers). */
 const COLLECTOR_IDLE_TIMEOUT_MS = 4000;
 
-/** OTLP over HTTP (http/protobuf or http/json, by the encoder), one keep-alive agent per worker. */
+/** OTLP over HTTP (http/protobuf or http/json, by the encoder): one keep-alive pool (http://) or agent (https://) per worker. */
 export class OtlpHttpExporter implements SpanExporter {
   readonly encoder: SpanEncoder;
   readonly #settings: OtlpHttpSettings;
@@ -265,8 +265,7 @@ export class OtlpHttpExporter implements SpanExporter {
   readonly #pool: Http1Pool | null = null;
   readonly #headPrefix: string = '';
   /** https:// collectors: node:https. */
-  readonly #agent: HttpAgent | null = null;
-  readonly #request: typeof httpRequest = httpsRequest;
+  readonly #agent: HttpsAgent | null = null;
   /** Writers whose last body is sent: reused, so a batch's body is not a fresh allocation. */
   readonly #writers: ByteWriter[] = [];
   #inFlight = 0;
@@ -339,7 +338,7 @@ export class OtlpHttpExporter implements SpanExporter {
         ...this.#settings.headers, 'content-type': this.encoder.contentType, 'content-length': body.length, 'user-agent': USER_AGENT,
       };
       if (this.#settings.compression === 'gzip') headers['content-encoding'] = 'gzip';
-      const req = this.#request(this.#url, { method: 'POST', agent: this.#agent!, headers }, (res: IncomingMessage) => {
+      const req = httpsRequest(this.#url, { method: 'POST', agent: this.#agent!, headers }, (res: IncomingMessage) => {
         let size = 0;
         res.on('data', (chunk: Buffer) => {
           size += chunk.length;
