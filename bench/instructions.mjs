@@ -16,9 +16,12 @@
  * Usage (after `npm run build`; needs valgrind, nginx and h2load: apt-get install valgrind
  * nginx-light nghttp2-client):
  *   node bench/instructions.mjs [--cases gateway-1w,gateway-1w-trace100] [--gateway-b PATH]
- *                               [--requests 5000] [--warmup 20000] [--reps 5]
+ *                               [--requests 5000] [--warmup 20000] [--reps 5] [--keep DIR]
+ *
+ * --keep DIR keeps each case's last rep's dump as DIR/<case>-<build>.callgrind, for
+ * `callgrind_annotate` (functions by instructions; V8's generated code shows as addresses).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -38,6 +41,7 @@ const { values } = parseArgs({
     requests: { type: 'string', default: '5000' },
     warmup: { type: 'string', default: '20000' },
     reps: { type: 'string', default: '5' },
+    keep: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -99,6 +103,7 @@ for (const c of cases) {
     const headers = c.variant.request?.headers ?? {};
     h2load(`${url}${path}`, warmup, headers);
     const perRequest = [];
+    let lastDump = null;
     for (let rep = 0; rep < reps; rep++) {
       execFileSync('callgrind_control', ['-z', String(gw.pid)], { stdio: 'ignore' });
       h2load(`${url}${path}`, requests, headers);
@@ -111,11 +116,16 @@ for (const c of cases) {
         else await sleep(100);
       }
       if (file === null) throw new Error('callgrind wrote no dump');
+      lastDump = file;
       const ir = Number(/^summary: (\d+)/m.exec(readFileSync(file, 'utf8'))[1]);
       perRequest.push(ir / requests);
       log(`${c.name} ${label} rep ${rep + 1}: ${Math.round(ir / requests).toLocaleString('en-US')} instructions per request`);
     }
     await gw.stop();
+    if (values.keep) {
+      mkdirSync(values.keep, { recursive: true });
+      copyFileSync(lastDump, join(values.keep, `${c.name}-${label}.callgrind`));
+    }
     const sorted = [...perRequest].sort((a, b) => a - b);
     results.push({ name: c.name, label, entry, median: sorted[sorted.length >> 1], min: sorted[0], max: sorted[sorted.length - 1] });
   }

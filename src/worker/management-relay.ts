@@ -6,6 +6,7 @@
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { ManagementReply, ManagementRequest, WorkerToPrimary } from '../ipc/messages.js';
 import { problemBody } from '../errors.js';
+import { addressText } from './client-address.js';
 
 export const MANAGEMENT_PREFIX = '/api/gateway/';
 /** Largest management request body (a whole configuration). */
@@ -36,7 +37,7 @@ export class ManagementRelay {
     req.forEach((name, value) => { if (name === 'authorization') authorization.push(value); });
     const ifMatch = req.getHeader('if-match') || null;
     const contentType = req.getHeader('content-type') || null;
-    const remoteAddress = Buffer.from(res.getRemoteAddressAsText()).toString('latin1');
+    const remoteAddress = addressText(res.getRemoteAddress());
     const path = url.slice(MANAGEMENT_PREFIX.length);
     const state = { aborted: false };
     res.onAborted(() => { state.aborted = true; });

@@ -41,6 +41,7 @@ import { hasForbiddenTargetByte, normalizePath } from '../routing/path.js';
 import type { CompiledRateLimit, CompiledRoute } from '../transforms/compile.js';
 import { connectionListed, lowerName, skipResponseHeader } from '../transforms/headers.js';
 import { buildRequestHead } from '../transforms/request-head.js';
+import { addressText } from './client-address.js';
 import type { AdmissionQueue, QueuedRequest } from './admission-queue.js';
 import { transferCodingError } from './framing.js';
 import { IDEMPOTENT, type ClusterEntry, type DestinationEntry, type WorkerState } from './state.js';
@@ -550,7 +551,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   #buildHead(contentLength: number, chunked: boolean): string {
     const route = this.#route;
     const path = route.rewritePath ? route.rewritePath(this.#path) : this.#path;
-    const client = Buffer.from(this.#res.getRemoteAddressAsText()).toString('latin1');
+    const client = addressText(this.#res.getRemoteAddress());
     return buildRequestHead(this.#method, this.#query ? `${path}?${this.#query}` : path, this.#headers, route,
       this.#authRemove, this.#authAdd, this.#trace !== null, client, this.#host, contentLength, chunked);
   }

@@ -172,4 +172,37 @@ describe('ResponseParser', () => {
     expect(parsePieces([Buffer.from('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nabc')]).complete).toBe(false);
     expect(parsePieces([Buffer.from('HTTP/1.1 200 OK\r\nContent-Le')]).complete).toBe(false);
   });
+
+  it('execute_givesEachResponseItsOwnValues_whenKnownHeadersRepeatWithOtherBytes', () => {
+    // The parser keeps the last value of common header names and reuses its string when the
+    // bytes are the same: values of equal length that differ late, and values longer than
+    // what it keeps, must still come out as sent, across parsers and read boundaries.
+    const name = fc.constantFrom('Date', 'Server', 'Content-Type', 'ETag', 'x-powered-by', 'Set-Cookie');
+    const value = fc.oneof(
+      fc.constantFrom('Sun, 29 Nov 2026 03:20:00 GMT', 'Sun, 29 Nov 2026 03:20:01 GMT', 'nginx', 'nginy', ''),
+      fc.stringMatching(/^[\x21-\x7e]{1,3}$/),
+      fc.stringMatching(/^[\x21-\x7e]{60,70}$/),
+    );
+    const response = fc.array(fc.tuple(name, value), { minLength: 1, maxLength: 5 });
+    fc.assert(fc.property(fc.array(fc.tuple(response, fc.array(fc.nat(), { maxLength: 4 })), { minLength: 2, maxLength: 6 }), (responses) => {
+      for (const [fields, cuts] of responses) {
+        const text = `HTTP/1.1 200 OK\r\n${fields.map(([n, v]) => `${n}: ${v}\r\n`).join('')}Content-Length: 0\r\n\r\n`;
+        const parsed = parsePieces(splitAt(Buffer.from(text, 'latin1'), cuts));
+        expect(parsed.error).toBeUndefined();
+        expect(parsed.headers).toEqual([...fields.flat(), 'Content-Length', '0']);
+      }
+    }), { numRuns: 300 });
+  });
+
+  it('execute_reportsInvalidLinesAsBefore_whenTheyFollowValidOnesInOneRead', () => {
+    const error = (lines: string) => parsePieces([Buffer.from(`HTTP/1.1 200 OK\r\nServer: x\r\n${lines}\r\n`, 'latin1')]).error;
+    expect(error('Content-Length: 1\r\nContent-Length: 2\r\n')).toBe('UPSTREAM_PROTOCOL: conflicting Content-Length values');
+    expect(error('X-A: a\nX-B: b\r\n')).toBe('UPSTREAM_PROTOCOL: bare LF line terminator');
+    expect(error('X-A: a\rb\r\n')).toBe('UPSTREAM_PROTOCOL: invalid byte in header field value');
+    expect(error('X-A: a\x01\r\n')).toBe('UPSTREAM_PROTOCOL: invalid byte in header field value');
+    expect(error('X A: a\r\n')).toBe('UPSTREAM_PROTOCOL: invalid header field name');
+    expect(error(' folded\r\n')).toBe('UPSTREAM_PROTOCOL: obs-fold continuation line');
+    expect(parsePieces([Buffer.from(`HTTP/1.1 200 OK\r\nServer: x\r\nX-Big: ${'v'.repeat(80)}\r\n\r\n`)], false, 100).error)
+      .toBe('UPSTREAM_HEADERS_TOO_LARGE: response head exceeds 100 bytes');
+  });
 });
