@@ -17,9 +17,15 @@
  * nginx-light nghttp2-client):
  *   node bench/instructions.mjs [--cases gateway-1w,gateway-1w-trace100] [--gateway-b PATH]
  *                               [--requests 5000] [--warmup 20000] [--reps 5] [--keep DIR]
+ *                               [--functions 30]
  *
  * --keep DIR keeps each case's last rep's dump as DIR/<case>-<build>.callgrind, for
  * `callgrind_annotate` (functions by instructions; V8's generated code shows as addresses).
+ *
+ * --functions N starts the gateway with `node --perf-basic-prof` and prints, for each case and
+ * build, the N functions with the most instructions of their own per request in the last rep,
+ * JavaScript named from the perf map (`*name` = optimized code). Where two builds run, a
+ * column per build and their difference, to see what a change moved.
  */
 import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
@@ -30,6 +36,7 @@ import { parseArgs } from 'node:util';
 import { gatewayConfigYaml } from './lib/gateway-config.mjs';
 import { installCleanup, freePort, sleep, startProcess, stopAll, versionOf, which, waitReady } from './lib/proc.mjs';
 import { GATEWAY_VARIANTS, gatewayEnv } from './lib/proxies.mjs';
+import { dumpTotal, mappingStarts, namedSelfCosts, readPerfMap } from './lib/callgrind.mjs';
 import { startUpstream } from './lib/upstream.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -42,6 +49,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '20000' },
     reps: { type: 'string', default: '5' },
     keep: { type: 'string' },
+    functions: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -86,6 +94,8 @@ const dumps = (dir) => readdirSync(dir).filter((f) => f.startsWith('cg.') && /\.
   .sort((a, b) => statSync(a).mtimeMs - statSync(b).mtimeMs);
 
 const results = [];
+/** `${case}|${build}` -> Map<function, self instructions of the last rep> (--functions). */
+const functionCosts = new Map();
 for (const c of cases) {
   for (const [label, entry] of builds) {
     const dir = join(tmpRoot, `${c.name}-${label}`);
@@ -94,7 +104,8 @@ for (const c of cases) {
     const configPath = join(dir, 'gateway.yaml');
     writeFileSync(configPath, gatewayConfigYaml(upstream.url, c.variant.config));
     const env = await gatewayEnv({ upstream }, c.variant, 1, port, configPath);
-    const gw = startProcess(`${c.name} ${label}`, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, entry], {
+    const nodeArgs = values.functions ? ['--perf-basic-prof', entry] : [entry];
+    const gw = startProcess(`${c.name} ${label}`, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, ...nodeArgs], {
       env, cwd: repoRoot, logFile: join(dir, 'stdout.log'),
     });
     const url = `http://127.0.0.1:${port}`;
@@ -117,11 +128,17 @@ for (const c of cases) {
       }
       if (file === null) throw new Error('callgrind wrote no dump');
       lastDump = file;
-      const ir = Number(/^summary: (\d+)/m.exec(readFileSync(file, 'utf8'))[1]);
+      const ir = dumpTotal(readFileSync(file, 'utf8'));
       perRequest.push(ir / requests);
       log(`${c.name} ${label} rep ${rep + 1}: ${Math.round(ir / requests).toLocaleString('en-US')} instructions per request`);
     }
+    const procMaps = values.functions ? readFileSync(`/proc/${gw.pid}/maps`, 'utf8') : '';
     await gw.stop();
+    if (values.functions) {
+      const mapFile = `/tmp/perf-${gw.pid}.map`;
+      functionCosts.set(`${c.name}|${label}`, namedSelfCosts(readFileSync(lastDump, 'utf8'), readPerfMap(mapFile), mappingStarts(procMaps)));
+      rmSync(mapFile, { force: true });
+    }
     if (values.keep) {
       mkdirSync(values.keep, { recursive: true });
       copyFileSync(lastDump, join(values.keep, `${c.name}-${label}.callgrind`));
@@ -143,4 +160,21 @@ const lines = [
   '|---|---|---:|---:|',
   ...results.map((r) => `| ${r.name} | ${r.label} | ${fmt(r.median)} | ${fmt(r.min)}-${fmt(r.max)} |`),
 ];
+if (values.functions) {
+  const top = Number(values.functions);
+  for (const c of cases) {
+    const costs = builds.map(([label]) => functionCosts.get(`${c.name}|${label}`));
+    const names = new Set();
+    for (const m of costs) for (const [name] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) names.add(name);
+    const perRequest = (m, name) => (m.get(name) ?? 0) / requests;
+    const rows = [...names].sort((a, b) => Math.max(...costs.map((m) => perRequest(m, b))) - Math.max(...costs.map((m) => perRequest(m, a))));
+    lines.push('', `${c.name}: instructions per request in the function itself (last rep)`, '',
+      `| function | ${builds.map(([label]) => `build ${label}`).join(' | ')}${builds.length > 1 ? ' | B - A' : ''} |`,
+      `|---|${builds.map(() => '---:|').join('')}${builds.length > 1 ? '---:|' : ''}`,
+      ...rows.map((name) => {
+        const v = costs.map((m) => perRequest(m, name));
+        return `| ${name.replace(/\|/g, '\\|').replace(`file://${repoRoot}/`, '')} | ${v.map(fmt).join(' | ')}${v.length > 1 ? ` | ${fmt(v[1] - v[0])} |` : ' |'}`;
+      }));
+  }
+}
 process.stdout.write(`${lines.join('\n')}\n`);

@@ -28,23 +28,28 @@ export const STATUS_ERROR = 2;
 /**
  * Attribute slots: a span's attribute values live in `SpanRecord.attributes[slot]`, `null`
  * when absent. ATTRIBUTE_KEYS names each slot; encoders walk the slots in this order.
+ *
+ * The first STABLE_SLOTS hold what tends to repeat from one request to the next of a route
+ * (method, route, scheme, host, destination, status): the protobuf encoder keeps their
+ * encoding from the last span of the same kind and copies it when they are the same.
  */
 export const SLOT_METHOD = 0;
 export const SLOT_ROUTE = 1;
-export const SLOT_URL_PATH = 2;
-export const SLOT_URL_SCHEME = 3;
-export const SLOT_METHOD_ORIGINAL = 4;
-export const SLOT_SERVER_ADDRESS = 5;
-export const SLOT_SERVER_PORT = 6;
-export const SLOT_DESTINATION = 7;
-export const SLOT_RESEND_COUNT = 8;
-export const SLOT_STATUS_CODE = 9;
+export const SLOT_URL_SCHEME = 2;
+export const SLOT_METHOD_ORIGINAL = 3;
+export const SLOT_SERVER_ADDRESS = 4;
+export const SLOT_SERVER_PORT = 5;
+export const SLOT_DESTINATION = 6;
+export const SLOT_STATUS_CODE = 7;
+export const STABLE_SLOTS = 8;
+export const SLOT_URL_PATH = 8;
+export const SLOT_RESEND_COUNT = 9;
 export const SLOT_ERROR_TYPE = 10;
 export const SLOT_ERROR_CODE = 11;
 export const ATTRIBUTE_KEYS: readonly string[] = [
-  ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_ROUTE, ATTR_URL_PATH, ATTR_URL_SCHEME, ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
-  ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_FENGLING_DESTINATION, ATTR_HTTP_REQUEST_RESEND_COUNT,
-  ATTR_HTTP_RESPONSE_STATUS_CODE, ATTR_ERROR_TYPE, ATTR_FENGLING_ERROR_CODE,
+  ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_ROUTE, ATTR_URL_SCHEME, ATTR_HTTP_REQUEST_METHOD_ORIGINAL,
+  ATTR_SERVER_ADDRESS, ATTR_SERVER_PORT, ATTR_FENGLING_DESTINATION, ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_URL_PATH, ATTR_HTTP_REQUEST_RESEND_COUNT, ATTR_ERROR_TYPE, ATTR_FENGLING_ERROR_CODE,
 ];
 
 /** A slot's value: a string, or a whole number (OTLP int_value); null when the span has none. */
@@ -68,6 +73,21 @@ export class SpanRecord {
   statusMessage: string | null = null;
   /** Indexed by the SLOT_* constants (twelve slots, see ATTRIBUTE_KEYS). */
   readonly attributes: AttributeValue[] = [null, null, null, null, null, null, null, null, null, null, null, null];
+  /**
+   * The same ids as big-endian 32-bit words (int32), when `idWords` (the tracer sets them from
+   * the bytes it drew or parsed): the protobuf encoder writes ids from these, where converting
+   * the hex back cost ~100 instructions a byte (`charCodeAt`). Records made without them are
+   * encoded from the hex.
+   */
+  idWords = false;
+  trace0 = 0;
+  trace1 = 0;
+  trace2 = 0;
+  trace3 = 0;
+  span0 = 0;
+  span1 = 0;
+  parent0 = 0;
+  parent1 = 0;
 
   constructor(traceId: string, spanId: string, parentSpanId: string | null, parentIsRemote: boolean, traceState: string | null, kind: number, name: string, startTime: number) {
     this.traceId = traceId;
@@ -79,6 +99,35 @@ export class SpanRecord {
     this.name = name;
     this.startTime = startTime;
   }
+
+  /** The id words, the same ids as traceId, spanId and parentSpanId (the parent's from `parent`'s span words). */
+  setIdWords(trace: TraceWords, span: SpanWords, parent: SpanWords | null): void {
+    this.trace0 = trace.trace0;
+    this.trace1 = trace.trace1;
+    this.trace2 = trace.trace2;
+    this.trace3 = trace.trace3;
+    this.span0 = span.span0;
+    this.span1 = span.span1;
+    if (parent !== null) {
+      this.parent0 = parent.span0;
+      this.parent1 = parent.span1;
+    }
+    this.idWords = true;
+  }
+}
+
+/** A trace id as four big-endian int32 words. */
+export interface TraceWords {
+  readonly trace0: number;
+  readonly trace1: number;
+  readonly trace2: number;
+  readonly trace3: number;
+}
+
+/** A span id as two big-endian int32 words. */
+export interface SpanWords {
+  readonly span0: number;
+  readonly span1: number;
 }
 
 /** A span's attributes as a plain object, in slot order (for the console exporter and tests). */
@@ -108,6 +157,25 @@ function hex8(p: Buffer, at: number): string {
     h[2 * p[at + 4]], h[2 * p[at + 4] + 1], h[2 * p[at + 5]], h[2 * p[at + 5] + 1], h[2 * p[at + 6]], h[2 * p[at + 6] + 1], h[2 * p[at + 7]], h[2 * p[at + 7] + 1],
   );
 }
+/** Whether bytes [at, at + n) are all zero (an id drawn so is invalid; almost always false at the first byte). */
+function allZero(p: Buffer, at: number, n: number): boolean {
+  for (let i = at; i < at + n; i++) if (p[i] !== 0) return false;
+  return true;
+}
+/**
+ * 16 bytes as 32 hex digits, one flat string. (`hex8(p, at) + hex8(p, at + 8)` is a cons
+ * string: every `charCodeAt` the protobuf encoder makes on it then takes V8's slow path,
+ * ~70 instructions a character in bench/instructions.mjs' profile.)
+ */
+function hex16(p: Buffer, at: number): string {
+  const h = HEX_CODES;
+  return String.fromCharCode(
+    h[2 * p[at]], h[2 * p[at] + 1], h[2 * p[at + 1]], h[2 * p[at + 1] + 1], h[2 * p[at + 2]], h[2 * p[at + 2] + 1], h[2 * p[at + 3]], h[2 * p[at + 3] + 1],
+    h[2 * p[at + 4]], h[2 * p[at + 4] + 1], h[2 * p[at + 5]], h[2 * p[at + 5] + 1], h[2 * p[at + 6]], h[2 * p[at + 6] + 1], h[2 * p[at + 7]], h[2 * p[at + 7] + 1],
+    h[2 * p[at + 8]], h[2 * p[at + 8] + 1], h[2 * p[at + 9]], h[2 * p[at + 9] + 1], h[2 * p[at + 10]], h[2 * p[at + 10] + 1], h[2 * p[at + 11]], h[2 * p[at + 11] + 1],
+    h[2 * p[at + 12]], h[2 * p[at + 12] + 1], h[2 * p[at + 13]], h[2 * p[at + 13] + 1], h[2 * p[at + 14]], h[2 * p[at + 14] + 1], h[2 * p[at + 15]], h[2 * p[at + 15] + 1],
+  );
+}
 const ZERO_TRACE_ID = '0'.repeat(32);
 const ZERO_SPAN_ID = '0'.repeat(16);
 
@@ -131,19 +199,35 @@ export class IdSource {
     return at;
   }
 
+  /** The words of the last trace id and span id drawn (see SpanRecord.idWords). */
+  trace0 = 0;
+  trace1 = 0;
+  trace2 = 0;
+  trace3 = 0;
+  span0 = 0;
+  span1 = 0;
+
   traceId(): string {
+    const p = this.#pool;
     for (;;) {
       const at = this.#take(16);
-      const id = hex8(this.#pool, at) + hex8(this.#pool, at + 8);
-      if (id !== ZERO_TRACE_ID) return id;
+      if (allZero(p, at, 16)) continue;
+      this.trace0 = p.readInt32BE(at);
+      this.trace1 = p.readInt32BE(at + 4);
+      this.trace2 = p.readInt32BE(at + 8);
+      this.trace3 = p.readInt32BE(at + 12);
+      return hex16(p, at);
     }
   }
 
   spanId(): string {
+    const p = this.#pool;
     for (;;) {
       const at = this.#take(8);
-      const id = hex8(this.#pool, at);
-      if (id !== ZERO_SPAN_ID) return id;
+      if (allZero(p, at, 8)) continue;
+      this.span0 = p.readInt32BE(at);
+      this.span1 = p.readInt32BE(at + 4);
+      return hex8(p, at);
     }
   }
 }
@@ -205,6 +289,25 @@ export interface TraceparentFields {
   traceId: string;
   spanId: string;
   flags: number;
+  /** The ids as big-endian int32 words (see SpanRecord.idWords). */
+  trace0: number;
+  trace1: number;
+  trace2: number;
+  trace3: number;
+  span0: number;
+  span1: number;
+}
+
+/** A TraceparentFields to fill. */
+export function emptyTraceparent(): TraceparentFields {
+  return { traceId: '', spanId: '', flags: 0, trace0: 0, trace1: 0, trace2: 0, trace3: 0, span0: 0, span1: 0 };
+}
+
+/** Eight lower-case hex digits of s from `at` as an int32 (already checked to be hex). */
+function hexWord(s: string, at: number): number {
+  let v = 0;
+  for (let i = at; i < at + 8; i++) v = (v << 4) | hexDigit(s.charCodeAt(i));
+  return v;
 }
 
 /** Value of a lower-case hex digit, or -1. */
@@ -245,6 +348,12 @@ export function parseTraceparent(raw: string, out: TraceparentFields): boolean {
   out.traceId = traceId;
   out.spanId = spanId;
   out.flags = f0 * 16 + f1;
+  out.trace0 = hexWord(value, 3);
+  out.trace1 = hexWord(value, 11);
+  out.trace2 = hexWord(value, 19);
+  out.trace3 = hexWord(value, 27);
+  out.span0 = hexWord(value, 36);
+  out.span1 = hexWord(value, 44);
   return true;
 }
 

@@ -32,10 +32,10 @@ import { setTraceLogFields } from './logger.js';
 import { OtlpJsonEncoder, OtlpProtobufEncoder } from './otlp-encode.js';
 import { ConsoleSpanExporter, OtlpHttpExporter, otlpHeaderProblem, SpanBatcher, type BatchSettings, type OtlpHttpSettings, type SpanExporter } from './span-export.js';
 import {
-  IdSource, normalizeTraceState, parseTraceparent, SLOT_DESTINATION, SLOT_ERROR_CODE, SLOT_ERROR_TYPE, SLOT_METHOD,
+  emptyTraceparent, IdSource, normalizeTraceState, parseTraceparent, SLOT_DESTINATION, SLOT_ERROR_CODE, SLOT_ERROR_TYPE, SLOT_METHOD,
   SLOT_METHOD_ORIGINAL, SLOT_RESEND_COUNT, SLOT_ROUTE, SLOT_SERVER_ADDRESS, SLOT_SERVER_PORT, SLOT_STATUS_CODE,
   SLOT_URL_PATH, SLOT_URL_SCHEME, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SpanClock, SpanRecord, STATUS_ERROR,
-  traceIdRatioSampled, type TraceparentFields,
+  traceIdRatioSampled,
 } from './span-record.js';
 import type { RequestTrace, RequestTracer } from './tracing-types.js';
 
@@ -181,7 +181,7 @@ export interface SamplingPlan {
 
 /** The sampled flag of a valid W3C traceparent, or undefined when it is not one. */
 export function traceparentSampled(value: string): boolean | undefined {
-  const fields: TraceparentFields = { traceId: '', spanId: '', flags: 0 };
+  const fields = emptyTraceparent();
   return parseTraceparent(value, fields) ? (fields.flags & 1) === 1 : undefined;
 }
 
@@ -314,7 +314,7 @@ export class CompactRequestTracer implements GatewayTracer {
   readonly #shutdown: () => Promise<void>;
   readonly #ids = new IdSource();
   /** The caller's traceparent, parsed into this (reused) object. */
-  readonly #parent: TraceparentFields = { traceId: '', spanId: '', flags: 0 };
+  readonly #parent = emptyTraceparent();
   /** Parsed destination addresses (they change with the configuration, rarely) and Host values (few). */
   readonly #destinations = new Map<string, HostPort>();
   readonly #hosts = new Map<string, HostPort>();
@@ -343,14 +343,17 @@ export class CompactRequestTracer implements GatewayTracer {
     if (!record) return null;
 
     const known = KNOWN_METHODS.has(method);
-    const spanId = this.#ids.spanId();
+    const ids = this.#ids;
+    const spanId = ids.spanId();
     const name = this.#serverName(known ? method : 'HTTP', routeId);
     let server: SpanRecord;
     if (hasParent) {
       const state = tracestate === undefined ? null : this.#traceState(tracestate);
       server = new SpanRecord(parent.traceId, spanId, parent.spanId, true, state, SPAN_KIND_SERVER, name, at);
+      server.setIdWords(parent, ids, parent);
     } else {
-      server = new SpanRecord(this.#ids.traceId(), spanId, null, false, null, SPAN_KIND_SERVER, name, at);
+      server = new SpanRecord(ids.traceId(), spanId, null, false, null, SPAN_KIND_SERVER, name, at);
+      server.setIdWords(ids, ids, null);
     }
     const a = server.attributes;
     a[SLOT_METHOD] = known ? method : '_OTHER';
@@ -388,7 +391,9 @@ export class CompactRequestTracer implements GatewayTracer {
   /** The client span of one upstream attempt (used by CompactRequestTrace); recorded, as its server span is. */
   startClient(server: SpanRecord, method: string, destinationId: string, address: string, attempt: number, at: number): SpanRecord {
     const hp = this.#destinations.get(address) ?? cachedHostPort(this.#destinations, address, address.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, ''));
-    const client = new SpanRecord(server.traceId, this.#ids.spanId(), server.spanId, false, server.traceState, SPAN_KIND_CLIENT, method === '_OTHER' ? 'HTTP' : method, at);
+    const ids = this.#ids;
+    const client = new SpanRecord(server.traceId, ids.spanId(), server.spanId, false, server.traceState, SPAN_KIND_CLIENT, method === '_OTHER' ? 'HTTP' : method, at);
+    client.setIdWords(server, ids, server);
     const a = client.attributes;
     a[SLOT_METHOD] = method;
     a[SLOT_SERVER_ADDRESS] = hp.host;

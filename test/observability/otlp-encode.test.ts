@@ -5,7 +5,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-node';
 import { describe, expect, it } from 'vitest';
 import { ByteWriter, OtlpJsonEncoder, OtlpProtobufEncoder, type OtlpOrigin } from '../../src/observability/otlp-encode.js';
-import { SLOT_ROUTE, SLOT_STATUS_CODE, SLOT_URL_PATH, SpanClock, spanAttributes, SpanRecord, SPAN_KIND_SERVER } from '../../src/observability/span-record.js';
+import { SLOT_ROUTE, SLOT_STATUS_CODE, SLOT_URL_PATH, SpanClock, spanAttributes, SpanRecord, SPAN_KIND_CLIENT, SPAN_KIND_SERVER } from '../../src/observability/span-record.js';
 import { CompactRequestTracer, samplerFromEnv } from '../../src/observability/tracing.js';
 import { seeded } from '../support/random.js';
 import { decodeTraceExport } from '../support/otlp-decode.js';
@@ -151,6 +151,30 @@ describe('OTLP encoders, against @opentelemetry/otlp-transformer', () => {
     for (const batch of [spans, spans.slice(100, 400)]) {
       expect(normalize(decodeTraceExport(encoder.encode(batch)))).toEqual(normalize(decodeTraceExport(ProtobufTraceSerializer.serializeRequest(batch.map(readable))!)));
     }
+  });
+
+  it('protobuf_spansThatDifferFromThePreviousInOneAttribute_decodeAsTheOfficialSerializer', () => {
+    // The encoder copies the first STABLE_SLOTS attributes from the last span of the same kind
+    // when they are the same: each span here differs from the one before in one slot only
+    // (each slot in turn, strings and numbers, set and cleared), in both kinds.
+    const values: Array<string | number | null> = ['GET', 'r1', 'http', 'PURGE', 'api.example', 8443, 'd1', 200, '/a', 2, 'ERR', 'CODE'];
+    const spans: SpanRecord[] = [];
+    let current = [...values];
+    for (let i = 0; i < 2 * 3 * values.length; i++) {
+      const kind = i % 2 === 0 ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+      if (i % 2 === 0) {
+        const slot = (i / 2) % values.length;
+        const v = values[slot];
+        current = [...current];
+        current[slot] = current[slot] === null ? v : typeof v === 'number' ? (i % 4 === 0 ? null : v + i) : (i % 4 === 0 ? null : `${v}-${i}`);
+      }
+      const s = new SpanRecord('4bf92f3577b34da6a3ce929d0e0e4736', (i + 1).toString(16).padStart(16, '0'), null, false, null, kind, 'GET r', i);
+      current.forEach((v, slot) => { s.attributes[slot] = v; });
+      s.endTime = i + 1;
+      spans.push(s);
+    }
+    expect(normalize(decodeTraceExport(new OtlpProtobufEncoder(ORIGIN, clock).encode(spans))))
+      .toEqual(normalize(decodeTraceExport(ProtobufTraceSerializer.serializeRequest(spans.map(readable))!)));
   });
 
   it('encoders_reuseAWriter_withoutLeakingOneBatchIntoTheNext', () => {

@@ -1,0 +1,101 @@
+/**
+ * Reading callgrind dumps: the total, and the instructions spent in each function itself
+ * ("self"), with V8's generated code named from the perf map Node writes under
+ * `--perf-basic-prof` (/tmp/perf-<pid>.map). Callgrind names such code only by its address.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+
+/** Instructions of the whole dump (its `summary:` line). */
+export function dumpTotal(text) {
+  return Number(/^summary: (\d+)/m.exec(text)[1]);
+}
+
+/** Map<function name, self instructions> of a dump (the cost lines under `fn=`, calls excluded). */
+export function selfCosts(text) {
+  const names = new Map();
+  const self = new Map();
+  let fn = '';
+  let skipNext = false;
+  for (const line of text.split('\n')) {
+    const m = /^(c?)fn=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (m) {
+      if (m[3] !== undefined) names.set(m[2], m[3]);
+      if (m[1] === '') fn = names.get(m[2]) ?? m[2];
+      continue;
+    }
+    if (line.startsWith('calls=')) {
+      skipNext = true;
+      continue;
+    }
+    const c = line.charCodeAt(0);
+    if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42) {
+      // "<position> <instructions>": the line after calls= is the call's inclusive cost.
+      if (skipNext) {
+        skipNext = false;
+        continue;
+      }
+      const cost = Number(line.slice(line.indexOf(' ') + 1));
+      if (Number.isFinite(cost)) self.set(fn, (self.get(fn) ?? 0) + cost);
+    }
+  }
+  return self;
+}
+
+/** The code ranges of a perf map, sorted: { starts, ends, names } (later entries win). */
+export function readPerfMap(path) {
+  const byStart = new Map();
+  if (existsSync(path)) {
+    for (const line of readFileSync(path, 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+) ([0-9a-f]+) (.*)$/.exec(line);
+      if (m) byStart.set(parseInt(m[1], 16), [parseInt(m[2], 16), m[3]]);
+    }
+  }
+  const starts = [...byStart.keys()].sort((a, b) => a - b);
+  return { starts, ends: starts.map((s) => s + byStart.get(s)[0]), names: starts.map((s) => byStart.get(s)[1]) };
+}
+
+/** The map's name for an address, or null. */
+function lookup(map, address) {
+  let lo = 0;
+  let hi = map.starts.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if (map.starts[mid] <= address) lo = mid + 1;
+    else hi = mid - 1;
+  }
+  return hi >= 0 && address < map.ends[hi] ? map.names[hi] : null;
+}
+
+/** The start addresses of a process's mappings (/proc/<pid>/maps text), sorted. */
+export function mappingStarts(procMaps) {
+  return procMaps.split('\n').map((l) => /^([0-9a-f]+)-/.exec(l)).filter(Boolean).map((m) => parseInt(m[1], 16)).sort((a, b) => a - b);
+}
+
+/**
+ * Self instructions per function, generated code named from `map`. V8 copies its builtins
+ * from the binary (where the perf map lists them) to the start of its code range, on 64-bit
+ * machines with enough memory ("short builtin calls"): an address the map does not name is
+ * looked up again as an offset into the mapping that holds it (`starts`, from
+ * /proc/<pid>/maps), from the binary's first builtin. What still has no name is one row.
+ */
+export function namedSelfCosts(text, map, starts = []) {
+  const firstBuiltin = map.starts[map.names.findIndex((n) => n.startsWith('Builtin:'))] ?? 0;
+  const out = new Map();
+  for (const [fn, cost] of selfCosts(text)) {
+    let name = fn;
+    const hex = /^0x([0-9a-f]+)/.exec(fn);
+    if (hex) {
+      const address = parseInt(hex[1], 16);
+      name = lookup(map, address);
+      if (name === null && firstBuiltin > 0) {
+        let i = starts.length - 1;
+        while (i >= 0 && starts[i] > address) i--;
+        const copied = i >= 0 ? lookup(map, address - starts[i] + firstBuiltin) : null;
+        if (copied !== null && copied.startsWith('Builtin:')) name = copied;
+      }
+      name ??= '(generated code the perf map does not name: stubs, code since freed)';
+    }
+    out.set(name, (out.get(name) ?? 0) + cost);
+  }
+  return out;
+}
