@@ -260,7 +260,7 @@ export class Http1Connection {
         case PARSE_HEAD:
           if (parser.hasBody && this.#bodyTicks > 0) this.#arm(DL_BODY, this.#bodyTicks);
           else this.#deadlineKind = DL_NONE;
-          exchange.deliverHead(parser.statusCode, parser.statusMessage, parser.headers, parser.hasBody);
+          exchange.deliverHead(parser.statusCode, parser.statusMessage, parser.headers, parser.hasBody, parser.headersAscii);
           if (this.#exchange !== exchange) return false;
           continue;
         case PARSE_BODY: {

@@ -115,10 +115,10 @@ export class Http1Exchange implements Exchange {
     this.#responseBytes = true;
   }
 
-  deliverHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean): void {
+  deliverHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean): void {
     this.#responseStarted = true;
     try {
-      this.#handler.onHead(statusCode, statusMessage, headers, hasBody);
+      this.#handler.onHead(statusCode, statusMessage, headers, hasBody, ascii);
     } catch (err) {
       this.#handlerThrew(err);
     }

@@ -114,6 +114,8 @@ const LOWER_KEEP_ALIVE = ascii('keep-alive');
  */
 interface KnownName {
   readonly name: string;
+  /** The name's bytes, to compare with (a byte read costs a fraction of a `charCodeAt`). */
+  readonly nameBytes: Uint8Array;
   readonly valueBytes: Uint8Array;
   valueLength: number;
   value: string;
@@ -129,16 +131,16 @@ for (const name of [
   'transfer-encoding', 'cache-control', 'etag', 'last-modified', 'vary', 'location',
   'set-cookie', 'content-encoding', 'accept-ranges', 'expires', 'x-powered-by',
 ]) {
-  (KNOWN_NAMES[name.length] ??= []).push({ name, valueBytes: new Uint8Array(VALUE_CACHE_BYTES), valueLength: -1, value: '' });
+  (KNOWN_NAMES[name.length] ??= []).push({ name, nameBytes: ascii(name), valueBytes: new Uint8Array(VALUE_CACHE_BYTES), valueLength: -1, value: '' });
 }
 
 function knownName(buf: Buffer, start: number, end: number): KnownName | undefined {
   const candidates = KNOWN_NAMES[end - start];
   if (candidates === undefined) return undefined;
   outer: for (let k = 0; k < candidates.length; k++) {
-    const name = candidates[k].name;
+    const name = candidates[k].nameBytes;
     for (let i = 0; i < name.length; i++) {
-      if (name.charCodeAt(i) !== buf[start + i]) continue outer;
+      if (name[i] !== buf[start + i]) continue outer;
     }
     return candidates[k];
   }
@@ -203,6 +205,8 @@ export class ResponseParser {
   #connectionClose = false;
   #connectionKeepAlive = false;
 
+  /** The head's value bytes OR-ed together: bit 7 clear when every value is ASCII. */
+  #valueBits = 0;
   /** Where #scanField found the parts of the last field line. */
   #nameEnd = 0;
   #valueStart = 0;
@@ -234,6 +238,8 @@ export class ResponseParser {
   get statusMessage(): string { return this.#statusMessage; }
   /** Flat [name, value, ...]; a fresh array per final head, owned by the receiver. */
   get headers(): string[] { return this.#headers; }
+  /** Every header value of the head is ASCII (no byte above 0x7f: its latin1 string is its UTF-8 too). */
+  get headersAscii(): boolean { return (this.#valueBits & 0x80) === 0; }
   get hasBody(): boolean { return this.#hasBody; }
   /** Whether the connection may carry another exchange once this message is complete. */
   get keepAlive(): boolean { return this.#keepAlive; }
@@ -368,6 +374,7 @@ export class ResponseParser {
     this.#sectionBytes = 0;
     this.#scanned = 0;
     this.#headers = [];
+    this.#valueBits = 0;
     this.#contentLength = -1;
     this.#transferEncoding = false;
     this.#chunkedCount = 0;
@@ -482,13 +489,16 @@ export class ResponseParser {
     while (i < end && (buf[i] === SP || buf[i] === HTAB)) i++;
     const valueStart = i;
     let valueEnd = i;
+    let bits = 0;
     for (; i < end; i++) {
       const c = buf[i];
       if (VALUE_OK[c] === 0) break;
+      bits |= c;
       if (c !== SP && c !== HTAB) valueEnd = i + 1;
     }
     this.#valueStart = valueStart;
     this.#valueEnd = valueEnd;
+    this.#valueBits |= bits;
     return i;
   }
 

@@ -61,9 +61,10 @@ export interface ResponseHandler {
   /**
    * The final (non-1xx) response head. `headers` is flat: [name, value, name, value, ...],
    * names and values exactly as received (latin1-decoded), hop-by-hop headers included;
-   * filtering is the pipeline's job. `hasBody` is false for HEAD, 204, 304.
+   * filtering is the pipeline's job. `hasBody` is false for HEAD, 204, 304. `ascii`: every
+   * value is ASCII (the parser saw no byte above 0x7f), so no value needs re-encoding.
    */
-  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean): void;
+  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean): void;
   /**
    * A piece of the de-chunked body. The buffer may be reused after the call returns: copy it
    * or consume it synchronously. Return false to pause reading from the upstream until

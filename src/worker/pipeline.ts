@@ -412,6 +412,8 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   #status = 0;
   #statusMessage = '';
   #responseHeaders: string[] | null = null;
+  /** Every value of #responseHeaders is ASCII (the parser says so; no per-value check). */
+  #responseAscii = false;
   #headPending = false;
   #hasBody = true;
   /** Declared response length, or -1 when the upstream streams without Content-Length. */
@@ -729,7 +731,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
 
   // ---- ResponseHandler (phase 6) ------------------------------------------------------
 
-  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean): void {
+  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean): void {
     const now = performance.now();
     this.#upstreamSeconds = (now - this.#upstreamSent) / 1000;
     if (this.#trace !== null) this.#trace.endUpstream(statusCode, null, now);
@@ -737,6 +739,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     this.#status = statusCode;
     this.#statusMessage = statusMessage;
     this.#responseHeaders = headers;
+    this.#responseAscii = ascii;
     this.#hasBody = hasBody && this.#method !== 'HEAD';
     this.#total = -1;
     let chunked = false;
@@ -770,6 +773,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     res.writeStatus(statusLine(this.#status, this.#statusMessage));
     const h = this.#responseHeaders!;
     const drop = this.#route.responseDrop;
+    const ascii = this.#responseAscii;
     let listed: string[] | null = null;
     for (let i = 0; i < h.length; i += 2) {
       if (h[i].length === 10 && lowerName(h[i]) === 'connection') listed = connectionListed(h[i + 1]);
@@ -781,7 +785,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
       if (listed !== null && listed.includes(lower)) continue;
       const value = h[i + 1];
       // Values are latin1-decoded bytes; write non-ASCII ones as the original bytes.
-      res.writeHeader(h[i], isAscii(value) ? value : Buffer.from(value, 'latin1'));
+      res.writeHeader(h[i], ascii || isAscii(value) ? value : Buffer.from(value, 'latin1'));
     }
     for (const edit of this.#route.responseAdd) res.writeHeader(edit.name, edit.value);
   }

@@ -205,4 +205,19 @@ describe('ResponseParser', () => {
     expect(parsePieces([Buffer.from(`HTTP/1.1 200 OK\r\nServer: x\r\nX-Big: ${'v'.repeat(80)}\r\n\r\n`)], false, 100).error)
       .toBe('UPSTREAM_HEADERS_TOO_LARGE: response head exceeds 100 bytes');
   });
+
+  it('headersAscii_isFalseExactlyWhenAValueHasAByteAbove0x7F', () => {
+    const parser = new ResponseParser(1024);
+    const ascii = (head: string) => {
+      parser.start(false);
+      const buf = Buffer.from(`HTTP/1.1 200 OK\r\n${head}Content-Length: 0\r\n\r\n`, 'latin1');
+      expect(parser.execute(buf, 0, buf.length)).toBe(PARSE_HEAD);
+      return parser.headersAscii;
+    };
+    expect(ascii('Server: x\r\n')).toBe(true);
+    expect(ascii('Server: x\r\nX-A: caf\u00e9\r\n')).toBe(false);
+    expect(ascii('Server: x\r\n')).toBe(true); // the next head starts over
+    expect(ascii('X-A: \u0080\r\n')).toBe(false);
+    expect(ascii('X-A: \u007f\r\n'.replace('\u007f', '~'))).toBe(true);
+  });
 });

@@ -24,6 +24,7 @@ describe('proxying over real sockets', () => {
           res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; HttpOnly']);
           res.end('ok');
           return;
+        case '/latin1': res.setHeader('x-name', 'caf\u00e9 \u00ff'); res.setHeader('x-plain', 'ascii'); res.end('ok'); return;
         case '/204': res.statusCode = 204; res.end(); return;
         case '/304': res.statusCode = 304; res.setHeader('etag', '"x"'); res.end(); return;
         case '/head': res.setHeader('content-length', '11'); res.end(req.method === 'HEAD' ? undefined : 'hello world'); return;
@@ -155,6 +156,19 @@ describe('proxying over real sockets', () => {
     expect(seen.headers.te).toBeUndefined();
     expect(seen.headers['proxy-authorization']).toBeUndefined();
     expect(seen.headers['keep-alive']).toBeUndefined();
+  });
+
+  it('responseHeaderValues_withBytesAbove0x7F_arriveAsTheSameBytes', async () => {
+    // obs-text (RFC 9110 §5.5): relayed byte for byte, not re-encoded. (Node's server sends
+    // the value's UTF-8 bytes; the test reads the answer as latin1, one character per byte.)
+    const sent = Buffer.from('caf\u00e9 \u00ff', 'utf8').toString('latin1');
+    for (let i = 0; i < 2; i++) {
+      const r = await raw(gw.port, 'GET /s/latin1 HTTP/1.1\r\nHost: x\r\n\r\n');
+      const head = r.text.split('\r\n\r\n')[0];
+      expect(head).toMatch(/^HTTP\/1\.1 200/);
+      expect(head).toContain(`\r\nx-name: ${sent}\r\n`);
+      expect(head.toLowerCase()).toContain('\r\nx-plain: ascii');
+    }
   });
 
   it('transforms_rewritePathAndHeaders_inBothDirections', async () => {
