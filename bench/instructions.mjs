@@ -104,7 +104,8 @@ for (const c of cases) {
     const configPath = join(dir, 'gateway.yaml');
     writeFileSync(configPath, gatewayConfigYaml(upstream.url, c.variant.config));
     const env = await gatewayEnv({ upstream }, c.variant, 1, port, configPath);
-    const nodeArgs = values.functions ? ['--perf-basic-prof', entry] : [entry];
+    // --perf-basic-prof also turns on V8's log (isolate-*.log in the working directory): sent nowhere.
+    const nodeArgs = values.functions ? ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=/dev/null', entry] : [entry];
     const gw = startProcess(`${c.name} ${label}`, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, ...nodeArgs], {
       env, cwd: repoRoot, logFile: join(dir, 'stdout.log'),
     });
