@@ -76,8 +76,8 @@ export class SpanRecord {
   /**
    * The same ids as big-endian 32-bit words (int32), when `idWords` (the tracer sets them from
    * the bytes it drew or parsed): the protobuf encoder writes ids from these, where converting
-   * the hex back cost ~100 instructions a byte (`charCodeAt`). Records made without them are
-   * encoded from the hex.
+   * the hex back cost ~50 instructions a character (`charCodeAt`, in bench/instructions.mjs'
+   * profile). Records made without them are encoded from the hex.
    */
   idWords = false;
   trace0 = 0;
@@ -164,8 +164,8 @@ function allZero(p: Buffer, at: number, n: number): boolean {
 }
 /**
  * 16 bytes as 32 hex digits, one flat string. (`hex8(p, at) + hex8(p, at + 8)` is a cons
- * string: every `charCodeAt` the protobuf encoder makes on it then takes V8's slow path,
- * ~70 instructions a character in bench/instructions.mjs' profile.)
+ * string: every `charCodeAt` made on it later, by the JSON encoder say, takes a slower path,
+ * ~13 instructions a character more in bench/instructions.mjs' profile.)
  */
 function hex16(p: Buffer, at: number): string {
   const h = HEX_CODES;
