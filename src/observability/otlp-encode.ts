@@ -75,19 +75,6 @@ const TAG_VALUE = (2 << 3) | LEN;
 const TAG_STRING_VALUE = (1 << 3) | LEN;
 const TAG_INT_VALUE = 3 << 3;
 
-/** The byte of two lower-case hex digits c1 c2, at HEX_PAIR[c1 << 7 | c2] (16 KiB, one load per byte). */
-const HEX_PAIR = new Uint8Array(128 * 128);
-for (let hi = 0; hi < 16; hi++) {
-  for (let lo = 0; lo < 16; lo++) HEX_PAIR[(hi.toString(16).charCodeAt(0) << 7) | lo.toString(16).charCodeAt(0)] = (hi << 4) | lo;
-}
-
-/** Length-delimited bytes of a lower-case hex id into buf at pos; returns the position after them. */
-function hexInto(hex: string, buf: Uint8Array, pos: number): number {
-  buf[pos++] = hex.length >>> 1;
-  for (let i = 0; i < hex.length; i += 2) buf[pos++] = HEX_PAIR[(hex.charCodeAt(i) << 7) | hex.charCodeAt(i + 1)];
-  return pos;
-}
-
 /** A big-endian 32-bit word (an int32 or uint32) into buf at pos. */
 function wordInto(buf: Uint8Array, pos: number, word: number): void {
   buf[pos] = word >>> 24;
@@ -494,14 +481,6 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     return this.finish(w);
   }
 
-  /**
-   * An id of a record without id words (made outside the tracer), converted from its hex
-   * where it is written: two character codes and one table load per byte.
-   */
-  #id(w: ByteWriter, hex: string): void {
-    w.pos = hexInto(hex, w.buf, w.pos);
-  }
-
   /** The trace id, span id and parent span id fields (1, 2, 4) from the record's words. */
   #idsFromWords(w: ByteWriter, span: SpanRecord): void {
     const buf = w.buf;
@@ -540,22 +519,9 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     w.ensure(spanSizeBound(span, 3, 32));
     w.byte(TAG_SPAN);
     const start = w.begin(2);
-    if (span.idWords) {
-      this.#idsFromWords(w, span);
-    } else {
-      w.byte(TAG_TRACE_ID);
-      this.#id(w, span.traceId);
-      w.byte(TAG_SPAN_ID);
-      this.#id(w, span.spanId);
-      if (span.traceState !== null && span.traceState !== '') {
-        w.byte(TAG_TRACE_STATE);
-        w.string(span.traceState);
-      }
-      if (span.parentSpanId !== null) {
-        w.byte(TAG_PARENT_SPAN_ID);
-        this.#id(w, span.parentSpanId);
-      }
-    }
+    // The tracer's records carry their ids as words; a record made elsewhere gets them from its hex.
+    if (!span.idWords) span.setIdWordsFromHex();
+    this.#idsFromWords(w, span);
     w.byte(TAG_NAME);
     w.string(span.name);
     w.byte(TAG_KIND);

@@ -264,8 +264,9 @@ export class OtlpHttpExporter implements SpanExporter {
   /** http:// collectors: the forwarder's pool, and the request head up to content-length. */
   readonly #pool: Http1Pool | null = null;
   readonly #headPrefix: string = '';
-  /** https:// collectors: node:https. */
+  /** https:// collectors: node:https, and the headers of every POST but content-length. */
   readonly #agent: HttpsAgent | null = null;
+  readonly #httpsHeaders: Readonly<Record<string, string>> = {};
   /** Writers whose last body is sent: reused, so a batch's body is not a fresh allocation. */
   readonly #writers: ByteWriter[] = [];
   #inFlight = 0;
@@ -278,9 +279,14 @@ export class OtlpHttpExporter implements SpanExporter {
       const problem = otlpHeaderProblem(name, value);
       if (problem !== null) throw new Error(`OTLP exporter header: ${problem}`);
     }
+    // The same headers whichever way the POST goes: the exporter's own, then the user's others.
+    const headers: Record<string, string> = { 'user-agent': USER_AGENT, 'content-type': encoder.contentType };
+    for (const [name, value] of Object.entries(settings.headers)) if (!OWN_HEADERS.has(name.toLowerCase())) headers[name] = value;
+    if (settings.compression === 'gzip') headers['content-encoding'] = 'gzip';
     if (this.#url.protocol === 'https:') {
       const pem = (path: string | undefined): Buffer | undefined => (path === undefined ? undefined : readFileSync(path));
       this.#agent = new HttpsAgent({ keepAlive: true, ca: pem(settings.certificate), cert: pem(settings.clientCertificate), key: pem(settings.clientKey) });
+      this.#httpsHeaders = headers;
       return;
     }
     if (this.#url.protocol !== 'http:') throw new Error(`OTLP exporter: unsupported URL scheme ${this.#url.protocol} (http: or https:)`);
@@ -288,9 +294,8 @@ export class OtlpHttpExporter implements SpanExporter {
     this.#pool = new Http1Pool({ host, port: this.#url.port === '' ? 80 : Number(this.#url.port) }, {
       maxIdleConnections: 4, idleTimeoutMs: COLLECTOR_IDLE_TIMEOUT_MS, connectTimeoutMs: settings.timeoutMillis, maxResponseHeadBytes: 16 * 1024,
     });
-    let head = `POST ${this.#url.pathname}${this.#url.search} HTTP/1.1\r\nhost: ${this.#url.host}\r\nuser-agent: ${USER_AGENT}\r\ncontent-type: ${encoder.contentType}\r\n`;
-    for (const [name, value] of Object.entries(settings.headers)) if (!OWN_HEADERS.has(name.toLowerCase())) head += `${name}: ${value}\r\n`;
-    if (settings.compression === 'gzip') head += 'content-encoding: gzip\r\n';
+    let head = `POST ${this.#url.pathname}${this.#url.search} HTTP/1.1\r\nhost: ${this.#url.host}\r\n`;
+    for (const [name, value] of Object.entries(headers)) head += `${name}: ${value}\r\n`;
     this.#headPrefix = head;
   }
 
@@ -334,10 +339,7 @@ export class OtlpHttpExporter implements SpanExporter {
     const pool = this.#pool;
     if (pool !== null) return postThroughPool(pool, `${this.#headPrefix}content-length: ${body.length}\r\n\r\n`, body, timeoutMs);
     return new Promise((resolve) => {
-      const headers: Record<string, string | number> = {
-        ...this.#settings.headers, 'content-type': this.encoder.contentType, 'content-length': body.length, 'user-agent': USER_AGENT,
-      };
-      if (this.#settings.compression === 'gzip') headers['content-encoding'] = 'gzip';
+      const headers = { ...this.#httpsHeaders, 'content-length': body.length };
       const req = httpsRequest(this.#url, { method: 'POST', agent: this.#agent!, headers }, (res: IncomingMessage) => {
         let size = 0;
         res.on('data', (chunk: Buffer) => {
@@ -345,11 +347,7 @@ export class OtlpHttpExporter implements SpanExporter {
           if (size > MAX_RESPONSE_BYTES) res.destroy();
         });
         res.on('error', () => undefined);
-        res.on('close', () => {
-          const status = res.statusCode ?? 0;
-          if (status >= 200 && status <= 299) resolve({ ok: true });
-          else resolve({ ok: false, retry: RETRYABLE_STATUS.has(status), retryAfterMs: retryAfter(res.headers['retry-after']), error: new Error(`collector answered ${status} ${res.statusMessage ?? ''}`.trim()) });
-        });
+        res.on('close', () => resolve(answered(res.statusCode ?? 0, res.statusMessage ?? '', res.headers['retry-after'])));
       });
       req.setTimeout(timeoutMs, () => {
         req.destroy();
@@ -422,14 +420,18 @@ class CollectorPost implements ResponseHandler {
   }
 
   onEnd(): void {
-    const status = this.#status;
-    if (status >= 200 && status <= 299) this.#settle({ ok: true });
-    else this.#settle({ ok: false, retry: RETRYABLE_STATUS.has(status), retryAfterMs: retryAfter(this.#retryAfter), error: new Error(`collector answered ${status} ${this.#statusMessage}`.trim()) });
+    this.#settle(answered(this.#status, this.#statusMessage, this.#retryAfter));
   }
 
   onError(error: ForwardError): void {
     this.#settle({ ok: false, retry: RETRYABLE_FORWARD_ERRORS.has(error.code), retryAfterMs: null, error: new Error(`${error.code}: ${error.message.replace('the upstream', 'the collector')}`) });
   }
+}
+
+/** The outcome of a POST the collector answered in full: 2xx accepted, 429/502/503/504 retried (after Retry-After when given). */
+function answered(status: number, statusMessage: string, retryAfterValue: string | undefined): Attempt {
+  if (status >= 200 && status <= 299) return { ok: true };
+  return { ok: false, retry: RETRYABLE_STATUS.has(status), retryAfterMs: retryAfter(retryAfterValue), error: new Error(`collector answered ${status} ${statusMessage}`.trim()) };
 }
 
 /** Retry-After in milliseconds (seconds or an HTTP date), or null. */

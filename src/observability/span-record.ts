@@ -77,7 +77,7 @@ export class SpanRecord {
    * The same ids as big-endian 32-bit words (int32), when `idWords` (the tracer sets them from
    * the bytes it drew or parsed): the protobuf encoder writes ids from these, where converting
    * the hex back cost ~50 instructions a character (`charCodeAt`, in bench/instructions.mjs'
-   * profile). Records made without them are encoded from the hex.
+   * profile). A record made without them gets them from its hex (setIdWordsFromHex).
    */
   idWords = false;
   trace0 = 0;
@@ -111,6 +111,22 @@ export class SpanRecord {
     if (parent !== null) {
       this.parent0 = parent.span0;
       this.parent1 = parent.span1;
+    }
+    this.idWords = true;
+  }
+
+  /** The id words from the hex ids (for records made outside the tracer, which has the bytes). */
+  setIdWordsFromHex(): void {
+    const trace = this.traceId;
+    this.trace0 = hexWord(trace, 0);
+    this.trace1 = hexWord(trace, 8);
+    this.trace2 = hexWord(trace, 16);
+    this.trace3 = hexWord(trace, 24);
+    this.span0 = hexWord(this.spanId, 0);
+    this.span1 = hexWord(this.spanId, 8);
+    if (this.parentSpanId !== null) {
+      this.parent0 = hexWord(this.parentSpanId, 0);
+      this.parent1 = hexWord(this.parentSpanId, 8);
     }
     this.idWords = true;
   }
@@ -303,7 +319,7 @@ export function emptyTraceparent(): TraceparentFields {
   return { traceId: '', spanId: '', flags: 0, trace0: 0, trace1: 0, trace2: 0, trace3: 0, span0: 0, span1: 0 };
 }
 
-/** Eight lower-case hex digits of s from `at` as an int32 (already checked to be hex). */
+/** Eight lower-case hex digits of s from `at` as an int32 (the caller knows them to be hex). */
 function hexWord(s: string, at: number): number {
   let v = 0;
   for (let i = at; i < at + 8; i++) v = (v << 4) | hexDigit(s.charCodeAt(i));

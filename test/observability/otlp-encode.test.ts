@@ -99,7 +99,8 @@ function sampleSpans(): SpanRecord[] {
   big.attributes[SLOT_ROUTE] = 'ü'.repeat(100);
   big.endTime = 13.25;
   spans.push(big);
-  const bare = new SpanRecord('00000000000000000000000000000001', '0000000000000001', null, false, null, SPAN_KIND_SERVER, 'a', 0);
+  // A record made outside the tracer with a parent: its id words come from its hex.
+  const bare = new SpanRecord('00000000000000000000000000000001', '0000000000000001', 'fedcba9876543210', true, null, SPAN_KIND_SERVER, 'a', 0);
   bare.endTime = 8_000_000_000.123456;
   spans.push(bare);
   // Readings from the tracer are this process's performance.now(): fine with the fixed origin too.

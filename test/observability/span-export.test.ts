@@ -176,6 +176,18 @@ describe('OtlpHttpExporter against a real HTTP receiver', () => {
     expect(decoded.resourceSpans[0].scopeSpans[0].spans).toHaveLength(2);
   });
 
+  it('export_keepsItsOwnHeaders_whenTheUsersNameThemToo', async () => {
+    const r = await receiver([200]);
+    const exporter = new OtlpHttpExporter(new OtlpProtobufEncoder(origin, clock), {
+      url: r.url, headers: { 'Content-Type': 'text/plain', 'User-Agent': 'other', Host: 'elsewhere', 'x-tenant': 't1' }, timeoutMillis: 5000, compression: 'none',
+    });
+    await exporter.export(PendingBatch.of(exporter, [span(0)]));
+    exporter.shutdown();
+    expect(r.requests).toHaveLength(1);
+    expect(r.requests[0].headers).toMatchObject({ 'content-type': 'application/x-protobuf', 'user-agent': 'fengling-gateway-otlp', 'x-tenant': 't1' });
+    expect(r.requests[0].headers.host).toBe(new URL(r.url).host);
+  });
+
   it('export_rejects_onANonRetryableAnswer_withoutRetrying', async () => {
     const r = await receiver([400]);
     const exporter = new OtlpHttpExporter(new OtlpJsonEncoder(origin, clock), { url: r.url, headers: {}, timeoutMillis: 5000, compression: 'none' });
