@@ -7,7 +7,7 @@
  * nginx, start `valgrind --tool=callgrind node <gateway>` with the case's configuration (the
  * cases of bench/run.mjs: gateway-1w, gateway-1w-trace100, ...), send --warmup requests so V8
  * has compiled the hot path, then --reps times: zero the counters, send --requests requests
- * (h2load, 10 connections), dump. Reported: instructions per request (every thread of the
+ * (h2load, --connections connections, 10 by default), dump. Reported: instructions per request (every thread of the
  * process, user space only: no kernel, no waiting), median and range of the reps.
  *
  * It counts work, not time: a change that moves work into the kernel, or makes the CPU wait on
@@ -17,7 +17,10 @@
  * nginx-light nghttp2-client):
  *   node bench/instructions.mjs [--cases gateway-1w,gateway-1w-trace100] [--gateway-b PATH]
  *                               [--requests 5000] [--warmup 20000] [--reps 5] [--keep DIR]
- *                               [--functions 30]
+ *                               [--functions 30] [--connections 10]
+ *
+ * --connections 1 sends one request at a time: every request then wakes the event loop alone,
+ * as at a moderate fixed rate; the difference from the default shows the per-wake-up work.
  *
  * --keep DIR keeps each case's last rep's dump as DIR/<case>-<build>.callgrind, for
  * `callgrind_annotate` (functions by instructions; V8's generated code shows as addresses).
@@ -50,6 +53,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '5' },
     keep: { type: 'string' },
     functions: { type: 'string' },
+    connections: { type: 'string', default: '10' },
     help: { type: 'boolean', short: 'h', default: false },
   },
 });
@@ -82,7 +86,7 @@ const upstream = await startUpstream(tmpRoot);
 log(`upstream nginx on ${upstream.url}; ${requests} requests per rep after ${warmup} warm-up, ${reps} reps`);
 
 function h2load(url, n, headers = {}) {
-  const args = ['--h1', '-n', String(n), '-c', '10'];
+  const args = ['--h1', '-n', String(n), '-c', values.connections];
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`);
   const out = execFileSync('h2load', [...args, url], { encoding: 'utf8', timeout: 600_000 });
   const done = /requests: \d+ total, \d+ started, (\d+) done, (\d+) succeeded/.exec(out);
@@ -154,7 +158,7 @@ rmSync(tmpRoot, { recursive: true, force: true });
 const commitOf = (entry) => versionOf('git', ['-C', dirname(entry), 'rev-parse', '--short', 'HEAD']) ?? 'unknown';
 const fmt = (x) => Math.round(x).toLocaleString('en-US');
 const lines = [
-  `node bench/instructions.mjs --cases ${values.cases} --requests ${requests} --warmup ${warmup} --reps ${reps}`,
+  `node bench/instructions.mjs --cases ${values.cases} --requests ${requests} --warmup ${warmup} --reps ${reps} --connections ${values.connections}`,
   ...builds.map(([label, entry]) => `build ${label}: ${entry} (commit ${commitOf(entry)})`),
   '',
   '| case | build | instructions per request (median) | range of the reps |',
