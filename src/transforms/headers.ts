@@ -41,7 +41,9 @@ export function lowerName(name: string): string {
 
 /** Names listed in a Connection header value, lower-cased (they are hop-by-hop too). */
 export function connectionListed(value: string): string[] | null {
-  // The common values list no header: answer without splitting.
+  // The common values list no header: answer without splitting (or lower-casing, for the
+  // spellings upstreams send).
+  if (value === 'keep-alive' || value === 'close') return null;
   if (value.length <= 10) {
     const v = value.toLowerCase();
     if (v === 'keep-alive' || v === 'close') return null;

@@ -211,7 +211,8 @@ export class Pipeline {
     if (path === null) return this.#reject(res, 'BAD_PATH', method, rawPath, started);
     // The query is forwarded as received: it must not smuggle a fragment or raw controls.
     if (query && hasForbiddenTargetByte(query)) return this.#reject(res, 'BAD_REQUEST', method, path, started);
-    const host = req.getHeader('host');
+    // uWS's getHeader('host') would cross into C++ and convert both strings; forEach gave it.
+    const host = headerValue(headers, 'host') ?? '';
 
     currentReq = req;
     const match = this.#state.routes.match(method, host, path, headerOf);
@@ -368,12 +369,19 @@ const REASONS: Record<number, string> = {
   400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 405: 'Method Not Allowed', 408: 'Request Timeout', 409: 'Conflict',
   413: 'Content Too Large', 414: 'URI Too Long', 429: 'Too Many Requests', 431: 'Request Header Fields Too Large', 500: 'Internal Server Error', 501: 'Not Implemented', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout',
 };
-const STATUS_LINES = new Map<number, string>();
-function statusLine(status: number, message?: string): string {
-  if (message) return `${status} ${message}`;
-  let line = STATUS_LINES.get(status);
-  if (line === undefined) STATUS_LINES.set(status, (line = `${status} ${REASONS[status] ?? ''}`.trimEnd()));
-  return line;
+// The last status line written (most responses repeat it: the parser hands over one constant
+// string for `OK`), as latin1 bytes: a reason phrase's obs-text bytes go out as received, and
+// uWS copies bytes without the UTF-8 conversion it makes of a string.
+let lastStatus = -1;
+let lastMessage: string | undefined;
+let lastStatusLine = Buffer.alloc(0);
+function statusLine(status: number, message?: string): Buffer {
+  if (status !== lastStatus || message !== lastMessage) {
+    lastStatusLine = Buffer.from(message ? `${status} ${message}` : `${status} ${REASONS[status] ?? ''}`.trimEnd(), 'latin1');
+    lastStatus = status;
+    lastMessage = message;
+  }
+  return lastStatusLine;
 }
 
 /**

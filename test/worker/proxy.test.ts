@@ -25,6 +25,8 @@ describe('proxying over real sockets', () => {
           res.end('ok');
           return;
         case '/latin1': res.setHeader('x-name', 'caf\u00e9 \u00ff'); res.setHeader('x-plain', 'ascii'); res.end('ok'); return;
+        // Node sends the reason phrase's UTF-8 bytes (é as 0xC3 0xA9).
+        case '/reason': res.statusCode = Number(u.searchParams.get('code') ?? 200); res.statusMessage = u.searchParams.get('text') ?? ''; res.end('ok'); return;
         case '/204': res.statusCode = 204; res.end(); return;
         case '/304': res.statusCode = 304; res.setHeader('etag', '"x"'); res.end(); return;
         case '/head': res.setHeader('content-length', '11'); res.end(req.method === 'HEAD' ? undefined : 'hello world'); return;
@@ -168,6 +170,17 @@ describe('proxying over real sockets', () => {
       expect(head).toMatch(/^HTTP\/1\.1 200/);
       expect(head).toContain(`\r\nx-name: ${sent}\r\n`);
       expect(head.toLowerCase()).toContain('\r\nx-plain: ascii');
+    }
+  });
+
+  it('reasonPhrase_isRelayedAsTheUpstreamSentIt_bytesAbove0x7FIncluded', async () => {
+    // Alternating reasons and codes: a status line remembered from the previous response
+    // must not leak into the next one.
+    // raw() reads one character per byte: the expected line is the bytes the upstream sent.
+    const cases: Array<[number, string]> = [[200, 'Fine caf\u00e9'], [200, 'OK'], [200, 'Fine caf\u00e9'], [201, 'Made'], [200, 'Good']];
+    for (const [code, text] of cases) {
+      const r = await raw(gw.port, `GET /s/reason?code=${code}&text=${encodeURIComponent(text)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+      expect(r.text.split('\r\n')[0]).toBe(`HTTP/1.1 ${code} ${Buffer.from(text, 'utf8').toString('latin1')}`);
     }
   });
 
