@@ -141,7 +141,15 @@ for (const c of cases) {
     await gw.stop();
     if (values.functions) {
       const mapFile = `/tmp/perf-${gw.pid}.map`;
-      functionCosts.set(`${c.name}|${label}`, namedSelfCosts(readFileSync(lastDump, 'utf8'), readPerfMap(mapFile), mappingStarts(procMaps)));
+      // One row per function across builds: paths relative to each build's root, no line:column
+      // (a change above a function moves it).
+      const root = `file://${resolve(dirname(entry), '../..')}/`;
+      const costs = new Map();
+      for (const [name, cost] of namedSelfCosts(readFileSync(lastDump, 'utf8'), readPerfMap(mapFile), mappingStarts(procMaps))) {
+        const key = name.startsWith('JS:') ? name.replace(root, '').replace(/:\d+:\d+$/, '') : name;
+        costs.set(key, (costs.get(key) ?? 0) + cost);
+      }
+      functionCosts.set(`${c.name}|${label}`, costs);
       rmSync(mapFile, { force: true });
     }
     if (values.keep) {
@@ -178,7 +186,7 @@ if (values.functions) {
       `|---|${builds.map(() => '---:|').join('')}${builds.length > 1 ? '---:|' : ''}`,
       ...rows.map((name) => {
         const v = costs.map((m) => perRequest(m, name));
-        return `| ${name.replace(/\|/g, '\\|').replace(`file://${repoRoot}/`, '')} | ${v.map(fmt).join(' | ')}${v.length > 1 ? ` | ${fmt(v[1] - v[0])} |` : ' |'}`;
+        return `| ${name.replace(/\|/g, '\\|')} | ${v.map(fmt).join(' | ')}${v.length > 1 ? ` | ${fmt(v[1] - v[0])} |` : ' |'}`;
       }));
   }
 }

@@ -10,17 +10,32 @@ export function dumpTotal(text) {
   return Number(/^summary: (\d+)/m.exec(text)[1]);
 }
 
-/** Map<function name, self instructions> of a dump (the cost lines under `fn=`, calls excluded). */
+/**
+ * Map<function name, self instructions> of a dump (the cost lines under `fn=`, calls excluded).
+ * A function callgrind names only by its address (`0x...`) is keyed `0x...@<object file>`:
+ * generated code sits in `???`, a stripped library's internal functions in that library.
+ */
 export function selfCosts(text) {
   const names = new Map();
+  const objects = new Map();
   const self = new Map();
   let fn = '';
+  let object = '???';
   let skipNext = false;
   for (const line of text.split('\n')) {
     const m = /^(c?)fn=\((\d+)\)(?: (.*))?$/.exec(line);
     if (m) {
       if (m[3] !== undefined) names.set(m[2], m[3]);
-      if (m[1] === '') fn = names.get(m[2]) ?? m[2];
+      if (m[1] === '') {
+        fn = names.get(m[2]) ?? m[2];
+        if (fn.startsWith('0x')) fn = `${fn}@${object}`;
+      }
+      continue;
+    }
+    const o = /^(c?)ob=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (o) {
+      if (o[3] !== undefined) objects.set(o[2], o[3].slice(o[3].lastIndexOf('/') + 1));
+      if (o[1] === '') object = objects.get(o[2]) ?? '???';
       continue;
     }
     if (line.startsWith('calls=')) {
@@ -93,7 +108,10 @@ export function namedSelfCosts(text, map, starts = []) {
         const copied = i >= 0 ? lookup(map, address - starts[i] + firstBuiltin) : null;
         if (copied !== null && copied.startsWith('Builtin:')) name = copied;
       }
-      name ??= '(generated code the perf map does not name: stubs, code since freed)';
+      const object = fn.slice(fn.indexOf('@') + 1);
+      name ??= object === '???' || object === 'node'
+        ? '(generated code the perf map does not name: stubs, code since freed)'
+        : `(${object}: functions without symbols)`;
     }
     out.set(name, (out.get(name) ?? 0) + cost);
   }
