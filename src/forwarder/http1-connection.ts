@@ -256,7 +256,8 @@ export class Http1Connection {
       switch (event) {
         case PARSE_NEED_MORE:
           this.#keep(buf, off, end, fromCarry);
-          return true;
+          exchange.readEnd();
+          return this.#exchange === exchange;
         case PARSE_HEAD:
           if (parser.hasBody && this.#bodyTicks > 0) this.#arm(DL_BODY, this.#bodyTicks);
           else this.#deadlineKind = DL_NONE;

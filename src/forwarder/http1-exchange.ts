@@ -135,6 +135,16 @@ export class Http1Exchange implements Exchange {
     }
   }
 
+  /** The read is consumed and the response not complete (see ResponseHandler.onReadEnd). */
+  readEnd(): void {
+    if (!this.#responseStarted || this.#handler.onReadEnd === undefined) return;
+    try {
+      this.#handler.onReadEnd();
+    } catch (err) {
+      this.#handlerThrew(err);
+    }
+  }
+
   drained(): void {
     if (!this.#awaitingDrain || this.#done) return;
     this.#awaitingDrain = false;

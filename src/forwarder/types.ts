@@ -71,6 +71,13 @@ export interface ResponseHandler {
    * `exchange.resume()`.
    */
   onData(chunk: Buffer): boolean;
+  /**
+   * Optional. The upstream's bytes read so far are consumed and the response is not complete:
+   * more is awaited from the network. Called after each such read once the head was delivered
+   * (a head that arrives with its whole body never sees it). A handler that holds the head
+   * back, to write it together with the first body bytes, writes it now.
+   */
+  onReadEnd?(): void;
   /** The body is complete. `trailers` is flat like headers, or null. */
   onEnd(trailers: string[] | null): void;
   onError(error: ForwardError): void;

@@ -758,21 +758,15 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     }
     if (chunked) this.#total = -1;
     this.#headPending = true;
-    // Head and first body bytes usually arrive in one read: write them in one cork. If no
-    // body follows within this read, the microtask flushes the head alone.
-    queueMicrotask(() => this.#flushHead());
+    // Head and first body bytes usually arrive in one read: write them in one cork (onData,
+    // or onEnd for a body-less response). If the read ends before any body, onReadEnd
+    // writes the head alone.
   }
 
-  #flushHead(): void {
+  onReadEnd(): void {
     if (!this.#headPending || this.#aborted) return;
-    if (!this.#hasBody) return; // HEAD/204/304: written by onEnd.
-    this.#res.cork(() => {
-      this.#writeHead();
-      if (this.#total === 0) {
-        this.#res.end(undefined, this.#p.draining);
-        this.#done = true;
-      }
-    });
+    // Not complete, so a body follows (a body-less head completes the response at once).
+    this.#res.cork(() => this.#writeHead());
   }
 
   #writeHead(): void {

@@ -27,6 +27,13 @@ describe('proxying over real sockets', () => {
         case '/latin1': res.setHeader('x-name', 'caf\u00e9 \u00ff'); res.setHeader('x-plain', 'ascii'); res.end('ok'); return;
         // Node sends the reason phrase's UTF-8 bytes (é as 0xC3 0xA9).
         case '/reason': res.statusCode = Number(u.searchParams.get('code') ?? 200); res.statusMessage = u.searchParams.get('text') ?? ''; res.end('ok'); return;
+        case '/late-body': {
+          // The head alone now, the body 400 ms later.
+          res.writeHead(200, { 'content-length': '4', 'x-early': '1' });
+          res.flushHeaders();
+          setTimeout(() => res.end('late'), 400);
+          return;
+        }
         case '/204': res.statusCode = 204; res.end(); return;
         case '/304': res.statusCode = 304; res.setHeader('etag', '"x"'); res.end(); return;
         case '/head': res.setHeader('content-length', '11'); res.end(req.method === 'HEAD' ? undefined : 'hello world'); return;
@@ -182,6 +189,25 @@ describe('proxying over real sockets', () => {
       const r = await raw(gw.port, `GET /s/reason?code=${code}&text=${encodeURIComponent(text)} HTTP/1.1\r\nHost: x\r\n\r\n`);
       expect(r.text.split('\r\n')[0]).toBe(`HTTP/1.1 ${code} ${Buffer.from(text, 'utf8').toString('latin1')}`);
     }
+  });
+
+  it('responseHead_isSentWhenItArrives_notHeldForALateBody', async () => {
+    const chunks: Array<{ at: number; text: string }> = [];
+    const started = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const s = connect(gw.port, '127.0.0.1', () => s.write('GET /s/late-body HTTP/1.1\r\nHost: x\r\n\r\n'));
+      s.on('data', (d) => {
+        chunks.push({ at: Date.now() - started, text: d.toString('latin1') });
+        if (chunks.map((c) => c.text).join('').endsWith('late')) { s.destroy(); resolve(); }
+      });
+      s.on('error', reject);
+    });
+    const first = chunks[0];
+    expect(first.text).toMatch(/^HTTP\/1\.1 200 /);
+    expect(first.text.toLowerCase()).toContain('\r\nx-early: 1\r\n');
+    expect(first.text).not.toContain('late');
+    // The head came well before the body left the upstream (400 ms).
+    expect(first.at).toBeLessThan(300);
   });
 
   it('transforms_rewritePathAndHeaders_inBothDirections', async () => {
