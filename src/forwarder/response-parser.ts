@@ -116,10 +116,27 @@ interface KnownName {
   readonly name: string;
   /** The name's bytes, to compare with (a byte read costs a fraction of a `charCodeAt`). */
   readonly nameBytes: Uint8Array;
+  /** FR_*: whether the field frames the message (Content-Length, Connection) or not. */
+  readonly framing: number;
   readonly valueBytes: Uint8Array;
   valueLength: number;
   value: string;
+  /**
+   * What the framing field's value `factsOf` said, once it was read and found valid: the
+   * length for Content-Length, CONN_* bits for Connection. A repeated value skips the reading.
+   */
+  factsOf: string | null;
+  facts: number;
 }
+// Framing kinds of known names. Transfer-Encoding is read every time: its codings count
+// across lines.
+const FR_NONE = 0;
+const FR_CONTENT_LENGTH = 1;
+const FR_CONNECTION = 2;
+const FR_TRANSFER_ENCODING = 3;
+// Connection options that matter to the framing.
+const CONN_CLOSE = 1;
+const CONN_KEEP_ALIVE = 2;
 /** Values longer than this are decoded every time. */
 const VALUE_CACHE_BYTES = 64;
 const KNOWN_NAMES: KnownName[][] = [];
@@ -131,7 +148,12 @@ for (const name of [
   'transfer-encoding', 'cache-control', 'etag', 'last-modified', 'vary', 'location',
   'set-cookie', 'content-encoding', 'accept-ranges', 'expires', 'x-powered-by',
 ]) {
-  (KNOWN_NAMES[name.length] ??= []).push({ name, nameBytes: ascii(name), valueBytes: new Uint8Array(VALUE_CACHE_BYTES), valueLength: -1, value: '' });
+  const lower = name.toLowerCase();
+  const framing = lower === 'content-length' ? FR_CONTENT_LENGTH : lower === 'connection' ? FR_CONNECTION
+    : lower === 'transfer-encoding' ? FR_TRANSFER_ENCODING : FR_NONE;
+  (KNOWN_NAMES[name.length] ??= []).push({
+    name, nameBytes: ascii(name), framing, valueBytes: new Uint8Array(VALUE_CACHE_BYTES), valueLength: -1, value: '', factsOf: null, facts: 0,
+  });
 }
 
 function knownName(buf: Buffer, start: number, end: number): KnownName | undefined {
@@ -173,6 +195,49 @@ function equalsLower(buf: Buffer, start: number, end: number, lower: Uint8Array)
     if ((buf[start + i] | 0x20) !== lower[i]) return false;
   }
   return true;
+}
+
+/** The value of a Content-Length field over [vs, ve): 1 to 15 digits, else -1. */
+function contentLengthOf(buf: Buffer, vs: number, ve: number): number {
+  if (ve === vs || ve - vs > MAX_CONTENT_LENGTH_DIGITS) return -1;
+  let n = 0;
+  for (let i = vs; i < ve; i++) {
+    const d = buf[i] - 0x30;
+    if (d < 0 || d > 9) return -1;
+    n = n * 10 + d;
+  }
+  return n;
+}
+
+// Where nextListElement found the element: [elementStart, elementEnd).
+let elementStart = 0;
+let elementEnd = 0;
+
+/**
+ * The next element of a comma-separated list (`#element`, RFC 9110 §5.6.1) at or after `i`,
+ * before `ve`: its bounds without OWS go to elementStart/elementEnd (empty when only commas
+ * and whitespace were left). Returns where the next call continues.
+ */
+function nextListElement(buf: Buffer, i: number, ve: number): number {
+  while (i < ve && (buf[i] === SP || buf[i] === HTAB || buf[i] === COMMA)) i++;
+  const ts = i;
+  while (i < ve && buf[i] !== COMMA) i++;
+  let te = i;
+  while (te > ts && (buf[te - 1] === SP || buf[te - 1] === HTAB)) te--;
+  elementStart = ts;
+  elementEnd = te;
+  return i;
+}
+
+/** CONN_CLOSE and CONN_KEEP_ALIVE as listed in a Connection field's value over [vs, ve). */
+function connectionOptions(buf: Buffer, vs: number, ve: number): number {
+  let options = 0;
+  for (let i = vs; i < ve;) {
+    i = nextListElement(buf, i, ve);
+    if (equalsLower(buf, elementStart, elementEnd, LOWER_CLOSE)) options |= CONN_CLOSE;
+    else if (equalsLower(buf, elementStart, elementEnd, LOWER_KEEP_ALIVE)) options |= CONN_KEEP_ALIVE;
+  }
+  return options;
 }
 
 function decode(buf: Buffer, start: number, end: number): string {
@@ -511,40 +576,56 @@ export class ResponseParser {
       return true;
     }
     this.#headers.push(name, value);
-    return this.#noteFraming(buf, s, nameEnd, valueStart, valueEnd);
+    if (known === undefined) return this.#noteFraming(buf, s, nameEnd, valueStart, valueEnd);
+    switch (known.framing) {
+      case FR_CONTENT_LENGTH: {
+        if (known.factsOf !== value) {
+          const n = contentLengthOf(buf, valueStart, valueEnd);
+          if (n < 0) return this.#failContentLength();
+          known.factsOf = value;
+          known.facts = n;
+        }
+        return this.#noteContentLength(known.facts);
+      }
+      case FR_CONNECTION:
+        if (known.factsOf !== value) {
+          known.factsOf = value;
+          known.facts = connectionOptions(buf, valueStart, valueEnd);
+        }
+        this.#noteConnection(known.facts);
+        return true;
+      case FR_TRANSFER_ENCODING:
+        return this.#noteTransferEncoding(buf, valueStart, valueEnd);
+      default:
+        return true;
+    }
   }
 
-  /** Records Content-Length, Transfer-Encoding and Connection, the fields that frame. */
+  /**
+   * Records Content-Length, Transfer-Encoding and Connection, the fields that frame, for a
+   * name the known table lacks (a spelling like `CONTENT-LENGTH`).
+   */
   #noteFraming(buf: Buffer, s: number, nameEnd: number, vs: number, ve: number): boolean {
     switch (nameEnd - s) {
       case 14:
-        if (equalsLower(buf, s, nameEnd, LOWER_CONTENT_LENGTH)) return this.#noteContentLength(buf, vs, ve);
+        if (equalsLower(buf, s, nameEnd, LOWER_CONTENT_LENGTH)) {
+          const n = contentLengthOf(buf, vs, ve);
+          return n < 0 ? this.#failContentLength() : this.#noteContentLength(n);
+        }
         return true;
       case 17:
         if (equalsLower(buf, s, nameEnd, LOWER_TRANSFER_ENCODING)) return this.#noteTransferEncoding(buf, vs, ve);
         return true;
       case 10:
-        if (equalsLower(buf, s, nameEnd, LOWER_CONNECTION)) this.#noteConnection(buf, vs, ve);
+        if (equalsLower(buf, s, nameEnd, LOWER_CONNECTION)) this.#noteConnection(connectionOptions(buf, vs, ve));
         return true;
       default:
         return true;
     }
   }
 
-  #noteContentLength(buf: Buffer, vs: number, ve: number): boolean {
-    if (ve === vs || ve - vs > MAX_CONTENT_LENGTH_DIGITS) {
-      this.#fail('invalid Content-Length');
-      return false;
-    }
-    let n = 0;
-    for (let i = vs; i < ve; i++) {
-      const d = buf[i] - 0x30;
-      if (d < 0 || d > 9) {
-        this.#fail('invalid Content-Length');
-        return false;
-      }
-      n = n * 10 + d;
-    }
+  /** A valid Content-Length value `n`: it must agree with any earlier one. */
+  #noteContentLength(n: number): boolean {
     if (this.#contentLength >= 0 && this.#contentLength !== n) {
       this.#fail('conflicting Content-Length values');
       return false;
@@ -553,21 +634,21 @@ export class ResponseParser {
     return true;
   }
 
+  #failContentLength(): false {
+    this.#fail('invalid Content-Length');
+    return false;
+  }
+
   /**
    * Transfer codings, in order over all Transfer-Encoding lines. Chunked framing applies when
    * chunked is the last coding; chunked applied twice is invalid (RFC 9112 §6.1).
    */
   #noteTransferEncoding(buf: Buffer, vs: number, ve: number): boolean {
     this.#transferEncoding = true;
-    let i = vs;
-    while (i < ve) {
-      while (i < ve && (buf[i] === SP || buf[i] === HTAB || buf[i] === COMMA)) i++;
-      const ts = i;
-      while (i < ve && buf[i] !== COMMA) i++;
-      let te = i;
-      while (te > ts && (buf[te - 1] === SP || buf[te - 1] === HTAB)) te--;
-      if (te === ts) continue;
-      const chunked = equalsLower(buf, ts, te, LOWER_CHUNKED);
+    for (let i = vs; i < ve;) {
+      i = nextListElement(buf, i, ve);
+      if (elementEnd === elementStart) continue;
+      const chunked = equalsLower(buf, elementStart, elementEnd, LOWER_CHUNKED);
       if (chunked && ++this.#chunkedCount > 1) {
         this.#fail('chunked transfer coding applied twice');
         return false;
@@ -577,17 +658,10 @@ export class ResponseParser {
     return true;
   }
 
-  #noteConnection(buf: Buffer, vs: number, ve: number): void {
-    let i = vs;
-    while (i < ve) {
-      while (i < ve && (buf[i] === SP || buf[i] === HTAB || buf[i] === COMMA)) i++;
-      const ts = i;
-      while (i < ve && buf[i] !== COMMA) i++;
-      let te = i;
-      while (te > ts && (buf[te - 1] === SP || buf[te - 1] === HTAB)) te--;
-      if (equalsLower(buf, ts, te, LOWER_CLOSE)) this.#connectionClose = true;
-      else if (equalsLower(buf, ts, te, LOWER_KEEP_ALIVE)) this.#connectionKeepAlive = true;
-    }
+  /** CONN_* options of a Connection field (connectionOptions). */
+  #noteConnection(options: number): void {
+    if ((options & CONN_CLOSE) !== 0) this.#connectionClose = true;
+    if ((options & CONN_KEEP_ALIVE) !== 0) this.#connectionKeepAlive = true;
   }
 
   /**

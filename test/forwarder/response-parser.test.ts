@@ -194,6 +194,50 @@ describe('ResponseParser', () => {
     }), { numRuns: 300 });
   });
 
+  it('execute_framesEachResponseByItsOwnFields_whenContentLengthAndConnectionValuesRepeat', () => {
+    // The parser remembers what the last Content-Length and Connection values said; a
+    // sequence of responses where values repeat, change, conflict or are invalid must frame
+    // exactly as this model of RFC 9112 says, response by response.
+    const line = fc.oneof(
+      fc.tuple(fc.constantFrom('Content-Length', 'content-length'), fc.constantFrom('0', '5', '12', '0005', '1x', '', '1234567890123456')),
+      fc.tuple(fc.constantFrom('Connection', 'connection'), fc.constantFrom('keep-alive', 'close', 'Keep-Alive', 'keep-alive, close', 'closed', 'Upgrade')),
+    );
+    const response = fc.record({
+      minor: fc.constantFrom(0, 1),
+      lines: fc.array(line, { minLength: 1, maxLength: 4 }).filter((ls) => ls.some(([n]) => n.toLowerCase() === 'content-length')),
+    });
+    fc.assert(fc.property(fc.array(response, { minLength: 2, maxLength: 8 }), (responses) => {
+      for (const { minor, lines } of responses) {
+        let length = -1;
+        let error: string | undefined;
+        let close = false;
+        let keepAlive = false;
+        for (const [name, value] of lines) {
+          if (error !== undefined) break;
+          if (name.toLowerCase() === 'connection') {
+            const tokens = value.split(',').map((t) => t.trim().toLowerCase());
+            close ||= tokens.includes('close');
+            keepAlive ||= tokens.includes('keep-alive');
+          } else if (!/^\d{1,15}$/.test(value)) {
+            error = 'UPSTREAM_PROTOCOL: invalid Content-Length';
+          } else if (length >= 0 && length !== Number(value)) {
+            error = 'UPSTREAM_PROTOCOL: conflicting Content-Length values';
+          } else {
+            length = Number(value);
+          }
+        }
+        const body = error === undefined ? 'x'.repeat(length) : '';
+        const text = `HTTP/1.${minor} 200 OK\r\n${lines.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n${body}`;
+        const parsed = parsePieces([Buffer.from(text, 'latin1')]);
+        expect(parsed.error).toBe(error);
+        if (error !== undefined) continue;
+        expect(parsed.complete).toBe(true);
+        expect(parsed.body).toBe(body);
+        expect(parsed.keepAlive).toBe(minor === 1 ? !close : keepAlive && !close);
+      }
+    }), { numRuns: 300 });
+  });
+
   it('execute_reportsInvalidLinesAsBefore_whenTheyFollowValidOnesInOneRead', () => {
     const error = (lines: string) => parsePieces([Buffer.from(`HTTP/1.1 200 OK\r\nServer: x\r\n${lines}\r\n`, 'latin1')]).error;
     expect(error('Content-Length: 1\r\nContent-Length: 2\r\n')).toBe('UPSTREAM_PROTOCOL: conflicting Content-Length values');
