@@ -115,10 +115,11 @@ export class Http1Exchange implements Exchange {
     this.#responseBytes = true;
   }
 
-  deliverHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean): void {
+  deliverHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean,
+    headerBytes: ReadonlyArray<Uint8Array | null>): void {
     this.#responseStarted = true;
     try {
-      this.#handler.onHead(statusCode, statusMessage, headers, hasBody, ascii);
+      this.#handler.onHead(statusCode, statusMessage, headers, hasBody, ascii, headerBytes);
     } catch (err) {
       this.#handlerThrew(err);
     }

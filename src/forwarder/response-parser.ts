@@ -122,6 +122,11 @@ interface KnownName {
   valueLength: number;
   value: string;
   /**
+   * The cached value as its own bytes, exactly (a new array whenever the value changes, never
+   * written to): uWS writes a byte array without converting it, as it must a string.
+   */
+  valueView: Uint8Array | null;
+  /**
    * What the framing field's value `factsOf` said, once it was read and found valid: the
    * length for Content-Length, CONN_* bits for Connection. A repeated value skips the reading.
    */
@@ -152,7 +157,8 @@ for (const name of [
   const framing = lower === 'content-length' ? FR_CONTENT_LENGTH : lower === 'connection' ? FR_CONNECTION
     : lower === 'transfer-encoding' ? FR_TRANSFER_ENCODING : FR_NONE;
   (KNOWN_NAMES[name.length] ??= []).push({
-    name, nameBytes: ascii(name), framing, valueBytes: new Uint8Array(VALUE_CACHE_BYTES), valueLength: -1, value: '', factsOf: null, facts: 0,
+    name, nameBytes: ascii(name), framing, valueBytes: new Uint8Array(VALUE_CACHE_BYTES), valueLength: -1, value: '', valueView: null,
+    factsOf: null, facts: 0,
   });
 }
 
@@ -183,6 +189,7 @@ function knownValue(known: KnownName, buf: Buffer, start: number, end: number): 
     for (let i = 0; i < length; i++) last[i] = buf[start + i];
     known.valueLength = length;
     known.value = value;
+    known.valueView = new Uint8Array(buf.subarray(start, end));
   }
   return value;
 }
@@ -259,6 +266,7 @@ export class ResponseParser {
   #versionMinor = 1;
   #statusMessage = '';
   #headers: string[] = [];
+  #headerBytes: Array<Uint8Array | null> = [];
   #hasBody = false;
   #keepAlive = false;
 
@@ -303,6 +311,11 @@ export class ResponseParser {
   get statusMessage(): string { return this.#statusMessage; }
   /** Flat [name, value, ...]; a fresh array per final head, owned by the receiver. */
   get headers(): string[] { return this.#headers; }
+  /**
+   * Beside `headers`, index for index: the bytes of a name or value the parser holds as an
+   * immutable byte array (known names, their cached values), else null. A fresh array per head.
+   */
+  get headerBytes(): ReadonlyArray<Uint8Array | null> { return this.#headerBytes; }
   /** Every header value of the head is ASCII (no byte above 0x7f: its latin1 string is its UTF-8 too). */
   get headersAscii(): boolean { return (this.#valueBits & 0x80) === 0; }
   get hasBody(): boolean { return this.#hasBody; }
@@ -439,6 +452,7 @@ export class ResponseParser {
     this.#sectionBytes = 0;
     this.#scanned = 0;
     this.#headers = [];
+    this.#headerBytes = [];
     this.#valueBits = 0;
     this.#contentLength = -1;
     this.#transferEncoding = false;
@@ -576,7 +590,11 @@ export class ResponseParser {
       return true;
     }
     this.#headers.push(name, value);
-    if (known === undefined) return this.#noteFraming(buf, s, nameEnd, valueStart, valueEnd);
+    if (known === undefined) {
+      this.#headerBytes.push(null, null);
+      return this.#noteFraming(buf, s, nameEnd, valueStart, valueEnd);
+    }
+    this.#headerBytes.push(known.nameBytes, valueEnd - valueStart <= VALUE_CACHE_BYTES ? known.valueView : null);
     switch (known.framing) {
       case FR_CONTENT_LENGTH: {
         if (known.factsOf !== value) {

@@ -63,8 +63,11 @@ export interface ResponseHandler {
    * names and values exactly as received (latin1-decoded), hop-by-hop headers included;
    * filtering is the pipeline's job. `hasBody` is false for HEAD, 204, 304. `ascii`: every
    * value is ASCII (the parser saw no byte above 0x7f), so no value needs re-encoding.
+   * `headerBytes`, index for index with `headers`: the exact bytes of a name or value when the
+   * parser has them as an immutable array (common names, repeated values), else null.
    */
-  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean): void;
+  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean,
+    headerBytes: ReadonlyArray<Uint8Array | null>): void;
   /**
    * A piece of the de-chunked body. The buffer may be reused after the call returns: copy it
    * or consume it synchronously. Return false to pause reading from the upstream until

@@ -422,6 +422,8 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   #responseHeaders: string[] | null = null;
   /** Every value of #responseHeaders is ASCII (the parser says so; no per-value check). */
   #responseAscii = false;
+  /** The parser's bytes of names and values, index for index with #responseHeaders (or null). */
+  #responseHeaderBytes: ReadonlyArray<Uint8Array | null> | null = null;
   #headPending = false;
   #hasBody = true;
   /** Declared response length, or -1 when the upstream streams without Content-Length. */
@@ -739,7 +741,8 @@ class RequestContext implements ResponseHandler, QueuedRequest {
 
   // ---- ResponseHandler (phase 6) ------------------------------------------------------
 
-  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean): void {
+  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean,
+    headerBytes: ReadonlyArray<Uint8Array | null>): void {
     const now = performance.now();
     this.#upstreamSeconds = (now - this.#upstreamSent) / 1000;
     if (this.#trace !== null) this.#trace.endUpstream(statusCode, null, now);
@@ -748,6 +751,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     this.#statusMessage = statusMessage;
     this.#responseHeaders = headers;
     this.#responseAscii = ascii;
+    this.#responseHeaderBytes = headerBytes;
     this.#hasBody = hasBody && this.#method !== 'HEAD';
     this.#total = -1;
     let chunked = false;
@@ -774,6 +778,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     const res = this.#res;
     res.writeStatus(statusLine(this.#status, this.#statusMessage));
     const h = this.#responseHeaders!;
+    const bytes = this.#responseHeaderBytes!;
     const drop = this.#route.responseDrop;
     const ascii = this.#responseAscii;
     let listed: string[] | null = null;
@@ -785,9 +790,10 @@ class RequestContext implements ResponseHandler, QueuedRequest {
       if (skipResponseHeader(lower)) continue;
       if (drop !== null && drop.has(lower)) continue;
       if (listed !== null && listed.includes(lower)) continue;
+      // The parser's own bytes where it has them (no conversion in uWS); else the strings,
+      // latin1-decoded bytes: a non-ASCII value goes out as the original bytes.
       const value = h[i + 1];
-      // Values are latin1-decoded bytes; write non-ASCII ones as the original bytes.
-      res.writeHeader(h[i], ascii || isAscii(value) ? value : Buffer.from(value, 'latin1'));
+      res.writeHeader(bytes[i] ?? h[i], bytes[i + 1] ?? (ascii || isAscii(value) ? value : Buffer.from(value, 'latin1')));
     }
     for (const edit of this.#route.responseAdd) res.writeHeader(edit.name, edit.value);
   }

@@ -21,6 +21,7 @@ interface Parsed {
   error?: string;
   /** Bytes after the end of the message. */
   leftover: number;
+  headerBytes?: ReadonlyArray<Uint8Array | null>;
 }
 
 /**
@@ -42,7 +43,7 @@ function parsePieces(pieces: Buffer[], isHead = false, maxHead = 64 * 1024): Par
       if (ev === PARSE_HEAD) {
         Object.assign(out, {
           status: parser.statusCode, reason: parser.statusMessage, headers: parser.headers,
-          hasBody: parser.hasBody, keepAlive: parser.keepAlive,
+          hasBody: parser.hasBody, keepAlive: parser.keepAlive, headerBytes: parser.headerBytes,
         });
       } else if (ev === PARSE_BODY) {
         out.body += buf.toString('latin1', parser.bodyStart, parser.bodyEnd);
@@ -235,6 +236,31 @@ describe('ResponseParser', () => {
         expect(parsed.body).toBe(body);
         expect(parsed.keepAlive).toBe(minor === 1 ? !close : keepAlive && !close);
       }
+    }), { numRuns: 300 });
+  });
+
+  it('headerBytes_holdTheBytesOfTheirHeader_andKeepThemWhenLaterResponsesChangeTheValue', () => {
+    // Each non-null entry is the exact bytes of the name or value at its index; arrays handed
+    // out with one response must not change when a later response brings another value.
+    const name = fc.constantFrom('Server', 'Content-Type', 'content-type', 'X-Other', 'ETag');
+    const value = fc.oneof(
+      fc.constantFrom('nginx', 'nginy', 'caf\u00e9', 'text/plain', ''),
+      fc.stringMatching(/^[\x21-\x7e]{60,70}$/),
+    );
+    const response = fc.array(fc.tuple(name, value), { minLength: 1, maxLength: 4 });
+    fc.assert(fc.property(fc.array(response, { minLength: 2, maxLength: 6 }), (responses) => {
+      const seen: Array<[ReadonlyArray<Uint8Array | null>, string[]]> = [];
+      for (const fields of responses) {
+        const text = `HTTP/1.1 200 OK\r\n${fields.map(([n, v]) => `${n}: ${v}\r\n`).join('')}Content-Length: 0\r\n\r\n`;
+        const parsed = parsePieces([Buffer.from(text, 'latin1')]);
+        expect(parsed.headerBytes!.length).toBe(parsed.headers!.length);
+        seen.push([parsed.headerBytes!, parsed.headers!]);
+      }
+      for (const [bytes, headers] of seen) {
+        bytes.forEach((b, i) => { if (b !== null) expect(Buffer.from(b).toString('latin1')).toBe(headers[i]); });
+      }
+      // The known names' bytes are there at all (not null everywhere).
+      expect(seen.some(([bytes]) => bytes.some((b) => b !== null))).toBe(true);
     }), { numRuns: 300 });
   });
 
