@@ -20,23 +20,30 @@ export function skipRequestHeader(name: string): boolean {
   return REQUEST_SKIP.has(name) || name.startsWith('proxy-');
 }
 
-export function skipResponseHeader(lowerName: string): boolean {
-  return RESPONSE_SKIP.has(lowerName) || lowerName.startsWith('proxy-');
+/**
+ * A response header name as an upstream spelled it: its lower-case form, and whether it is
+ * hop-by-hop or framing (never relayed).
+ */
+export interface ResponseName {
+  readonly lower: string;
+  readonly skip: boolean;
 }
 
 /**
- * Lower-case form of a response header name as the upstream spelled it. Upstreams repeat the
- * same few spellings (`Content-Type`, `content-type`), so they are cached instead of lower-cased
- * per response; the cache is bounded so a hostile upstream cannot grow it.
+ * What a response header name is. Upstreams repeat the same few spellings (`Content-Type`,
+ * `content-type`), so the answer is cached per spelling instead of lower-cased and looked up
+ * per response (one lookup instead of two); the cache is bounded so a hostile upstream cannot
+ * grow it.
  */
-const lowerCache = new Map<string, string>();
-export function lowerName(name: string): string {
-  let lower = lowerCache.get(name);
-  if (lower === undefined) {
-    lower = name.toLowerCase();
-    if (lowerCache.size < 1024) lowerCache.set(name, lower);
+const responseNames = new Map<string, ResponseName>();
+export function responseName(name: string): ResponseName {
+  let info = responseNames.get(name);
+  if (info === undefined) {
+    const lower = name.toLowerCase();
+    info = { lower, skip: RESPONSE_SKIP.has(lower) || lower.startsWith('proxy-') };
+    if (responseNames.size < 1024) responseNames.set(name, info);
   }
-  return lower;
+  return info;
 }
 
 /** Names listed in a Connection header value, lower-cased (they are hop-by-hop too). */

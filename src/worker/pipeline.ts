@@ -39,7 +39,7 @@ import {
 import { KEY_CLIENT_ADDRESS, KEY_HEADER, KeyHasher, ceilSeconds, type RateLimitTable } from '../shm/rate-limit-table.js';
 import { hasForbiddenTargetByte, normalizePath } from '../routing/path.js';
 import type { CompiledRateLimit, CompiledRoute } from '../transforms/compile.js';
-import { connectionListed, lowerName, skipResponseHeader } from '../transforms/headers.js';
+import { connectionListed, responseName } from '../transforms/headers.js';
 import { buildRequestHead } from '../transforms/request-head.js';
 import { addressText } from './client-address.js';
 import type { AdmissionQueue, QueuedRequest } from './admission-queue.js';
@@ -757,8 +757,8 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     let chunked = false;
     for (let i = 0; i < headers.length; i += 2) {
       const n = headers[i];
-      if (n.length === 14 && lowerName(n) === 'content-length') this.#total = Number(headers[i + 1]);
-      else if (n.length === 17 && lowerName(n) === 'transfer-encoding') chunked = true;
+      if (n.length === 14 && responseName(n).lower === 'content-length') this.#total = Number(headers[i + 1]);
+      else if (n.length === 17 && responseName(n).lower === 'transfer-encoding') chunked = true;
     }
     if (chunked) this.#total = -1;
     this.#headPending = true;
@@ -783,11 +783,12 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     const ascii = this.#responseAscii;
     let listed: string[] | null = null;
     for (let i = 0; i < h.length; i += 2) {
-      if (h[i].length === 10 && lowerName(h[i]) === 'connection') listed = connectionListed(h[i + 1]);
+      if (h[i].length === 10 && responseName(h[i]).lower === 'connection') listed = connectionListed(h[i + 1]);
     }
     for (let i = 0; i < h.length; i += 2) {
-      const lower = lowerName(h[i]);
-      if (skipResponseHeader(lower)) continue;
+      const name = responseName(h[i]);
+      if (name.skip) continue;
+      const lower = name.lower;
       if (drop !== null && drop.has(lower)) continue;
       if (listed !== null && listed.includes(lower)) continue;
       // The parser's own bytes where it has them (no conversion in uWS); else the strings,
