@@ -261,7 +261,7 @@ export class Http1Connection {
         case PARSE_HEAD:
           if (parser.hasBody && this.#bodyTicks > 0) this.#arm(DL_BODY, this.#bodyTicks);
           else this.#deadlineKind = DL_NONE;
-          exchange.deliverHead(parser.statusCode, parser.statusMessage, parser.headers, parser.hasBody, parser.headersAscii, parser.headerBytes);
+          exchange.deliverHead(parser);
           if (this.#exchange !== exchange) return false;
           continue;
         case PARSE_BODY: {

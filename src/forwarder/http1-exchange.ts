@@ -6,6 +6,7 @@ import type {
   ForwardErrorCode,
   ForwardRequest,
   ResponseHandler,
+  ResponseHead,
 } from './types.js';
 
 /**
@@ -115,11 +116,10 @@ export class Http1Exchange implements Exchange {
     this.#responseBytes = true;
   }
 
-  deliverHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean,
-    headerBytes: ReadonlyArray<Uint8Array | null>): void {
+  deliverHead(head: ResponseHead): void {
     this.#responseStarted = true;
     try {
-      this.#handler.onHead(statusCode, statusMessage, headers, hasBody, ascii, headerBytes);
+      this.#handler.onHead(head);
     } catch (err) {
       this.#handlerThrew(err);
     }

@@ -319,6 +319,8 @@ export class ResponseParser {
   /** Every header value of the head is ASCII (no byte above 0x7f: its latin1 string is its UTF-8 too). */
   get headersAscii(): boolean { return (this.#valueBits & 0x80) === 0; }
   get hasBody(): boolean { return this.#hasBody; }
+  /** The head's Content-Length, or -1 when it has none or Transfer-Encoding frames the body. */
+  get contentLength(): number { return this.#transferEncoding ? -1 : this.#contentLength; }
   /** Whether the connection may carry another exchange once this message is complete. */
   get keepAlive(): boolean { return this.#keepAlive; }
   get bodyStart(): number { return this.#bodyStart; }

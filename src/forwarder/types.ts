@@ -57,17 +57,33 @@ export interface ForwardError {
   readonly responseStarted: boolean;
 }
 
-export interface ResponseHandler {
+/**
+ * A final (non-1xx) response head as the parser read it. The object itself is the parser's
+ * and moves on to the next response: read it during `onHead`; the arrays are the receiver's.
+ */
+export interface ResponseHead {
+  readonly statusCode: number;
+  readonly statusMessage: string;
   /**
-   * The final (non-1xx) response head. `headers` is flat: [name, value, name, value, ...],
-   * names and values exactly as received (latin1-decoded), hop-by-hop headers included;
-   * filtering is the pipeline's job. `hasBody` is false for HEAD, 204, 304. `ascii`: every
-   * value is ASCII (the parser saw no byte above 0x7f), so no value needs re-encoding.
-   * `headerBytes`, index for index with `headers`: the exact bytes of a name or value when the
-   * parser has them as an immutable array (common names, repeated values), else null.
+   * Flat: [name, value, name, value, ...], names and values exactly as received
+   * (latin1-decoded), hop-by-hop headers included; filtering is the pipeline's job.
    */
-  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean,
-    headerBytes: ReadonlyArray<Uint8Array | null>): void;
+  readonly headers: string[];
+  /**
+   * Index for index with `headers`: the exact bytes of a name or value when the parser has
+   * them as an immutable array (common names, repeated values), else null.
+   */
+  readonly headerBytes: ReadonlyArray<Uint8Array | null>;
+  /** Every value is ASCII (no byte above 0x7f), so no value needs re-encoding. */
+  readonly headersAscii: boolean;
+  /** False for HEAD, 204, 304. */
+  readonly hasBody: boolean;
+  /** The Content-Length the head declared (validated), or -1: none, or Transfer-Encoding frames the body. */
+  readonly contentLength: number;
+}
+
+export interface ResponseHandler {
+  onHead(head: ResponseHead): void;
   /**
    * A piece of the de-chunked body. The buffer may be reused after the call returns: copy it
    * or consume it synchronously. Return false to pause reading from the upstream until

@@ -25,7 +25,8 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
 import { Http1Pool } from '../forwarder/http1-pool.js';
-import type { Exchange, ForwardError, ResponseHandler } from '../forwarder/types.js';
+import type { Exchange, ForwardError, ResponseHandler, ResponseHead } from '../forwarder/types.js';
+import { responseName } from '../transforms/headers.js';
 import { ByteWriter, type SpanEncoder } from './otlp-encode.js';
 import { type SpanClock, spanAttributes, type SpanRecord } from './span-record.js';
 
@@ -403,10 +404,11 @@ class CollectorPost implements ResponseHandler {
     this.#resolve(attempt);
   }
 
-  onHead(statusCode: number, message: string, headers: string[]): void {
-    this.#status = statusCode;
-    this.#statusMessage = message;
-    for (let i = 0; i < headers.length; i += 2) if (headers[i].length === 11 && headers[i].toLowerCase() === 'retry-after') this.#retryAfter = headers[i + 1];
+  onHead(head: ResponseHead): void {
+    this.#status = head.statusCode;
+    this.#statusMessage = head.statusMessage;
+    const headers = head.headers;
+    for (let i = 0; i < headers.length; i += 2) if (responseName(headers[i]).lower === 'retry-after') this.#retryAfter = headers[i + 1];
   }
 
   onData(chunk: Buffer): boolean {

@@ -30,7 +30,7 @@ import type { AuthOutcome } from '../auth/types.js';
 import { acquire, admitFrom, release, type PickContext } from '../balancing/index.js';
 import { recordFailure, recordSuccess } from '../balancing/outlier.js';
 import { ERRORS, problemBody, type ErrorCode } from '../errors.js';
-import type { Exchange, ForwardError, RequestBodyMode, ResponseHandler } from '../forwarder/types.js';
+import type { Exchange, ForwardError, RequestBodyMode, ResponseHandler, ResponseHead } from '../forwarder/types.js';
 import type { RequestTrace, RequestTracer } from '../observability/tracing-types.js';
 import {
   bucketIndex, classIndex, ERROR_INDEX, kBytesIn, kBytesOut, kDurBase, kDurCells, kErrBase, kInFlight, kReqBase, kUpBase, kUpCells,
@@ -741,26 +741,20 @@ class RequestContext implements ResponseHandler, QueuedRequest {
 
   // ---- ResponseHandler (phase 6) ------------------------------------------------------
 
-  onHead(statusCode: number, statusMessage: string, headers: string[], hasBody: boolean, ascii: boolean,
-    headerBytes: ReadonlyArray<Uint8Array | null>): void {
+  onHead(head: ResponseHead): void {
+    const statusCode = head.statusCode;
     const now = performance.now();
     this.#upstreamSeconds = (now - this.#upstreamSent) / 1000;
     if (this.#trace !== null) this.#trace.endUpstream(statusCode, null, now);
     if (this.#aborted) return;
     this.#status = statusCode;
-    this.#statusMessage = statusMessage;
-    this.#responseHeaders = headers;
-    this.#responseAscii = ascii;
-    this.#responseHeaderBytes = headerBytes;
-    this.#hasBody = hasBody && this.#method !== 'HEAD';
-    this.#total = -1;
-    let chunked = false;
-    for (let i = 0; i < headers.length; i += 2) {
-      const n = headers[i];
-      if (n.length === 14 && responseName(n).lower === 'content-length') this.#total = Number(headers[i + 1]);
-      else if (n.length === 17 && responseName(n).lower === 'transfer-encoding') chunked = true;
-    }
-    if (chunked) this.#total = -1;
+    this.#statusMessage = head.statusMessage;
+    this.#responseHeaders = head.headers;
+    this.#responseAscii = head.headersAscii;
+    this.#responseHeaderBytes = head.headerBytes;
+    this.#hasBody = head.hasBody && this.#method !== 'HEAD';
+    // The parser framed the response: its Content-Length (-1 when chunked or none) is this one's.
+    this.#total = head.contentLength;
     this.#headPending = true;
     // Head and first body bytes usually arrive in one read: write them in one cork (onData,
     // or onEnd for a body-less response). If the read ends before any body, onReadEnd

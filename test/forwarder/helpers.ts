@@ -137,9 +137,9 @@ export function exchange(
   let ex!: Exchange;
   const promise = new Promise<Outcome>((resolve) => {
     ex = p.request(req, {
-      onHead(status, statusMessage, headers, hasBody) {
+      onHead(head) {
         outcome.calls.push('head');
-        Object.assign(outcome, { status, statusMessage, headers, hasBody });
+        Object.assign(outcome, { status: head.statusCode, statusMessage: head.statusMessage, headers: head.headers, hasBody: head.hasBody });
       },
       onData(chunk) {
         outcome.calls.push('data');
