@@ -144,6 +144,42 @@ const CONN_CLOSE = 1;
 const CONN_KEEP_ALIVE = 2;
 /** Values longer than this are decoded every time. */
 const VALUE_CACHE_BYTES = 64;
+/**
+ * A head line this connection's upstream sent before, kept whole (CRLF included) with what
+ * parsing it gave. Upstreams repeat most of their head from one response to the next; a line
+ * whose bytes equal the remembered line at the same position is taken in one compare loop
+ * instead of being validated, matched against the known names and compared again.
+ * Validity depends only on the bytes, which were validated when the line was first read; the
+ * framing it implies is applied again (it depends on the other lines of the head).
+ */
+interface LineRecord {
+  /** The line's bytes, CRLF included: never written to. */
+  readonly bytes: Uint8Array;
+  /** The same bytes as little-endian 32-bit words (the tail of fewer than 4 bytes left out). */
+  readonly words: Int32Array;
+  readonly name: string;
+  readonly value: string;
+  /** Views of `bytes` (or a known name's own arrays): immutable, as `headerBytes` promises. */
+  readonly nameBytes: Uint8Array;
+  readonly valueBytes: Uint8Array;
+  /** FR_* and what the value said (Content-Length's number, Connection's CONN_* bits). */
+  readonly framing: number;
+  readonly facts: number;
+  /** The value's bounds relative to the line's start (Transfer-Encoding is read again). */
+  readonly valueStart: number;
+  readonly valueEnd: number;
+  /** The value's bytes OR-ed together (for headersAscii). */
+  readonly bits: number;
+}
+/** Lines remembered per connection, and the longest line remembered. */
+const MAX_REMEMBERED_LINES = 32;
+const MAX_REMEMBERED_LINE_BYTES = 128;
+/** A position whose line was too long to keep: never matches (its length is 0). */
+const NO_LINE: LineRecord = {
+  bytes: new Uint8Array(0), words: new Int32Array(0), name: '', value: '', nameBytes: new Uint8Array(0), valueBytes: new Uint8Array(0),
+  framing: 0, facts: 0, valueStart: 0, valueEnd: 0, bits: 0,
+};
+
 const KNOWN_NAMES: KnownName[][] = [];
 for (const name of [
   'Content-Length', 'Content-Type', 'Date', 'Server', 'Connection', 'Keep-Alive',
@@ -247,6 +283,43 @@ function connectionOptions(buf: Buffer, vs: number, ve: number): number {
   return options;
 }
 
+/** FR_* of a field name in any spelling (the known names carry theirs). */
+function framingOf(buf: Buffer, s: number, nameEnd: number): number {
+  switch (nameEnd - s) {
+    case 14: return equalsLower(buf, s, nameEnd, LOWER_CONTENT_LENGTH) ? FR_CONTENT_LENGTH : FR_NONE;
+    case 17: return equalsLower(buf, s, nameEnd, LOWER_TRANSFER_ENCODING) ? FR_TRANSFER_ENCODING : FR_NONE;
+    case 10: return equalsLower(buf, s, nameEnd, LOWER_CONNECTION) ? FR_CONNECTION : FR_NONE;
+    default: return FR_NONE;
+  }
+}
+
+/** What a framing field's value says: Content-Length's number (-1 if invalid), Connection's CONN_* bits. */
+function framingFacts(framing: number, buf: Buffer, vs: number, ve: number): number {
+  if (framing === FR_CONTENT_LENGTH) return contentLengthOf(buf, vs, ve);
+  if (framing === FR_CONNECTION) return connectionOptions(buf, vs, ve);
+  return 0;
+}
+
+/** `bytes` as little-endian 32-bit words, to compare 4 bytes per step (see equalsWords). */
+function wordsOf(bytes: Uint8Array): Int32Array {
+  const words = new Int32Array(bytes.length >> 2);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+  for (let i = 0; i < words.length; i++) words[i] = view.getInt32(i * 4, true);
+  return words;
+}
+
+/**
+ * Whether the bytes at `s` of `view`'s buffer (`buf`) are `bytes` (`words` being wordsOf(bytes)),
+ * `bytes.length` of them being there. A DataView read of 4 bytes costs about what one element
+ * read of a Buffer costs: a 40-byte line takes 10 steps instead of 40.
+ */
+function equalsWords(view: DataView, buf: Buffer, s: number, bytes: Uint8Array, words: Int32Array): boolean {
+  const nw = words.length;
+  for (let i = 0; i < nw; i++) if (words[i] !== view.getInt32(s + 4 * i, true)) return false;
+  for (let i = nw * 4; i < bytes.length; i++) if (bytes[i] !== buf[s + i]) return false;
+  return true;
+}
+
 function decode(buf: Buffer, start: number, end: number): string {
   return start === end ? '' : (buf as unknown as Latin1Slicing).latin1Slice(start, end);
 }
@@ -280,6 +353,21 @@ export class ResponseParser {
 
   /** The head's value bytes OR-ed together: bit 7 clear when every value is ASCII. */
   #valueBits = 0;
+  /** The last field line's value bytes OR-ed together. */
+  #lineBits = 0;
+  /** Field lines of the current head so far: the position of the next one. */
+  #lineIndex = 0;
+  /** A DataView of the buffer last passed to execute (#viewOf), for equalsWords. */
+  #view: DataView = new DataView(new ArrayBuffer(0));
+  #viewOf: Buffer | null = null;
+  /** The lines of earlier heads on this connection, by position (see LineRecord). */
+  readonly #lines: LineRecord[] = [];
+  /** The last status line (CRLF included), as words too, and what it said. */
+  #statusLine: Uint8Array | null = null;
+  #statusLineWords: Int32Array = new Int32Array(0);
+  #statusLineCode = 0;
+  #statusLineMinor = 1;
+  #statusLineMessage = '';
   /** Where #scanField found the parts of the last field line. */
   #nameEnd = 0;
   #valueStart = 0;
@@ -342,6 +430,10 @@ export class ResponseParser {
   }
 
   execute(buf: Buffer, start: number, end: number): ParseEvent {
+    if (buf !== this.#viewOf) {
+      this.#viewOf = buf;
+      this.#view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    }
     let off = start;
     for (;;) {
       switch (this.#state) {
@@ -350,12 +442,20 @@ export class ResponseParser {
         case ST_TRAILER:
         case ST_CHUNK_SIZE: {
           if (this.#state === ST_HEADER && this.#scanned === 0) {
-            const next = this.#fastFieldLine(buf, off, end);
+            let next = this.#rememberedLine(buf, off, end);
+            if (next === -1) next = this.#fastFieldLine(buf, off, end);
             if (next >= 0) {
               off = next;
               continue;
             }
             if (next === FAST_FAILED) return PARSE_ERROR;
+          } else if (this.#state === ST_STATUS && this.#scanned === 0) {
+            const next = this.#rememberedStatusLine(buf, off, end);
+            if (next >= 0) {
+              off = next;
+              this.#state = ST_HEADER;
+              continue;
+            }
           }
           const lf = this.#findLf(buf, off, end);
           const isChunkLine = this.#state === ST_CHUNK_SIZE;
@@ -376,6 +476,7 @@ export class ResponseParser {
           }
           if (this.#state === ST_STATUS) {
             if (!this.#parseStatusLine(buf, lineStart, lineEnd)) return PARSE_ERROR;
+            this.#rememberStatusLine(buf, lineStart, off);
             this.#state = ST_HEADER;
             continue;
           }
@@ -456,6 +557,7 @@ export class ResponseParser {
     this.#headers = [];
     this.#headerBytes = [];
     this.#valueBits = 0;
+    this.#lineIndex = 0;
     this.#contentLength = -1;
     this.#transferEncoding = false;
     this.#chunkedCount = 0;
@@ -536,7 +638,7 @@ export class ResponseParser {
       this.#fail('invalid byte in header field value');
       return false;
     }
-    return this.#addField(buf, s, this.#nameEnd, this.#valueStart, this.#valueEnd);
+    return this.#addField(buf, s, this.#nameEnd, this.#valueStart, this.#valueEnd, e + 2);
   }
 
   /**
@@ -553,7 +655,7 @@ export class ResponseParser {
     const next = i + 2;
     if (this.#sectionBytes + (next - s) > this.#maxHeadBytes) return -1;
     this.#sectionBytes += next - s;
-    return this.#addField(buf, s, this.#nameEnd, this.#valueStart, this.#valueEnd) ? next : FAST_FAILED;
+    return this.#addField(buf, s, this.#nameEnd, this.#valueStart, this.#valueEnd, next) ? next : FAST_FAILED;
   }
 
   /**
@@ -580,10 +682,62 @@ export class ResponseParser {
     this.#valueStart = valueStart;
     this.#valueEnd = valueEnd;
     this.#valueBits |= bits;
+    this.#lineBits = bits;
     return i;
   }
 
-  #addField(buf: Buffer, s: number, nameEnd: number, valueStart: number, valueEnd: number): boolean {
+  /**
+   * The status line at `s` when its bytes are the last status line's: the offset after its LF,
+   * with the code, version and reason it gave; else -1.
+   */
+  #rememberedStatusLine(buf: Buffer, s: number, end: number): number {
+    const line = this.#statusLine;
+    if (line === null) return -1;
+    const n = line.length;
+    if (end - s < n || !equalsWords(this.#view, buf, s, line, this.#statusLineWords)) return -1;
+    if (this.#sectionBytes + n > this.#maxHeadBytes) return -1;
+    this.#sectionBytes += n;
+    this.#statusCode = this.#statusLineCode;
+    this.#versionMinor = this.#statusLineMinor;
+    this.#statusMessage = this.#statusLineMessage;
+    return s + n;
+  }
+
+  /** Keep the status line [s, next) just parsed, for #rememberedStatusLine. */
+  #rememberStatusLine(buf: Buffer, s: number, next: number): void {
+    if (next - s > MAX_REMEMBERED_LINE_BYTES) return;
+    this.#statusLine = new Uint8Array(buf.subarray(s, next));
+    this.#statusLineWords = wordsOf(this.#statusLine);
+    this.#statusLineCode = this.#statusCode;
+    this.#statusLineMinor = this.#versionMinor;
+    this.#statusLineMessage = this.#statusMessage;
+  }
+
+  /**
+   * The field line at `s` when its bytes are those of the line remembered at this position:
+   * the offset after its LF, the field added and its framing applied; -1 when it is another
+   * line (or not whole in the buffer, or over the limit: the general path reports that);
+   * FAST_FAILED when its framing conflicts with the head's earlier lines.
+   */
+  #rememberedLine(buf: Buffer, s: number, end: number): number {
+    const k = this.#lineIndex;
+    const lines = this.#lines;
+    if (k >= lines.length) return -1;
+    const line = lines[k];
+    const bytes = line.bytes;
+    const n = bytes.length;
+    if (n === 0 || end - s < n || !equalsWords(this.#view, buf, s, bytes, line.words)) return -1;
+    if (this.#sectionBytes + n > this.#maxHeadBytes) return -1;
+    this.#sectionBytes += n;
+    this.#lineIndex = k + 1;
+    this.#valueBits |= line.bits;
+    this.#headers.push(line.name, line.value);
+    this.#headerBytes.push(line.nameBytes, line.valueBytes);
+    return this.#frame(line.framing, line.facts, buf, s + line.valueStart, s + line.valueEnd) ? s + n : FAST_FAILED;
+  }
+
+  /** The field of the line [s, lineEnd) (CRLF included), its parts found by #scanField. */
+  #addField(buf: Buffer, s: number, nameEnd: number, valueStart: number, valueEnd: number, lineEnd: number): boolean {
     const known = knownName(buf, s, nameEnd);
     const name = known === undefined ? decode(buf, s, nameEnd) : known.name;
     const value = known === undefined ? decode(buf, valueStart, valueEnd) : knownValue(known, buf, valueStart, valueEnd);
@@ -592,53 +746,57 @@ export class ResponseParser {
       return true;
     }
     this.#headers.push(name, value);
+    let framing: number;
+    let facts: number;
     if (known === undefined) {
       this.#headerBytes.push(null, null);
-      return this.#noteFraming(buf, s, nameEnd, valueStart, valueEnd);
-    }
-    this.#headerBytes.push(known.nameBytes, valueEnd - valueStart <= VALUE_CACHE_BYTES ? known.valueView : null);
-    switch (known.framing) {
-      case FR_CONTENT_LENGTH: {
-        if (known.factsOf !== value) {
-          const n = contentLengthOf(buf, valueStart, valueEnd);
-          if (n < 0) return this.#failContentLength();
-          known.factsOf = value;
-          known.facts = n;
-        }
-        return this.#noteContentLength(known.facts);
+      framing = framingOf(buf, s, nameEnd);
+      facts = framingFacts(framing, buf, valueStart, valueEnd);
+    } else {
+      this.#headerBytes.push(known.nameBytes, valueEnd - valueStart <= VALUE_CACHE_BYTES ? known.valueView : null);
+      framing = known.framing;
+      if (framing !== FR_NONE && known.factsOf !== value) {
+        known.factsOf = value;
+        known.facts = framingFacts(framing, buf, valueStart, valueEnd);
       }
-      case FR_CONNECTION:
-        if (known.factsOf !== value) {
-          known.factsOf = value;
-          known.facts = connectionOptions(buf, valueStart, valueEnd);
-        }
-        this.#noteConnection(known.facts);
-        return true;
-      case FR_TRANSFER_ENCODING:
-        return this.#noteTransferEncoding(buf, valueStart, valueEnd);
-      default:
-        return true;
+      facts = known.facts;
     }
+    if (!this.#frame(framing, facts, buf, valueStart, valueEnd)) return false;
+    this.#rememberLine(buf, s, lineEnd, name, value, known, framing, facts, valueStart, valueEnd);
+    return true;
   }
 
-  /**
-   * Records Content-Length, Transfer-Encoding and Connection, the fields that frame, for a
-   * name the known table lacks (a spelling like `CONTENT-LENGTH`).
-   */
-  #noteFraming(buf: Buffer, s: number, nameEnd: number, vs: number, ve: number): boolean {
-    switch (nameEnd - s) {
-      case 14:
-        if (equalsLower(buf, s, nameEnd, LOWER_CONTENT_LENGTH)) {
-          const n = contentLengthOf(buf, vs, ve);
-          return n < 0 ? this.#failContentLength() : this.#noteContentLength(n);
-        }
+  /** Keep the field line [s, lineEnd) just added at its position, for #rememberedLine. */
+  #rememberLine(buf: Buffer, s: number, lineEnd: number, name: string, value: string, known: KnownName | undefined,
+    framing: number, facts: number, valueStart: number, valueEnd: number): void {
+    const k = this.#lineIndex++;
+    if (k >= MAX_REMEMBERED_LINES) return;
+    const lines = this.#lines;
+    let line: LineRecord = NO_LINE;
+    if (lineEnd - s <= MAX_REMEMBERED_LINE_BYTES) {
+      const bytes = new Uint8Array(buf.subarray(s, lineEnd));
+      line = {
+        bytes, words: wordsOf(bytes), name, value,
+        nameBytes: known?.nameBytes ?? bytes.subarray(0, name.length),
+        valueBytes: bytes.subarray(valueStart - s, valueEnd - s),
+        framing, facts: framing === FR_NONE ? 0 : facts,
+        valueStart: valueStart - s, valueEnd: valueEnd - s, bits: this.#lineBits,
+      };
+    }
+    if (k < lines.length) lines[k] = line;
+    else lines.push(line);
+  }
+
+  /** Apply a field's framing (FR_*, with what its value said) to the head's framing facts. */
+  #frame(framing: number, facts: number, buf: Buffer, vs: number, ve: number): boolean {
+    switch (framing) {
+      case FR_CONTENT_LENGTH:
+        return facts < 0 ? this.#failContentLength() : this.#noteContentLength(facts);
+      case FR_CONNECTION:
+        this.#noteConnection(facts);
         return true;
-      case 17:
-        if (equalsLower(buf, s, nameEnd, LOWER_TRANSFER_ENCODING)) return this.#noteTransferEncoding(buf, vs, ve);
-        return true;
-      case 10:
-        if (equalsLower(buf, s, nameEnd, LOWER_CONNECTION)) this.#noteConnection(connectionOptions(buf, vs, ve));
-        return true;
+      case FR_TRANSFER_ENCODING:
+        return this.#noteTransferEncoding(buf, vs, ve);
       default:
         return true;
     }
