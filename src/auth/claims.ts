@@ -6,6 +6,7 @@
  * whose own name contains dots (`https://example.com/roles`, as Auth0 writes them) is found
  * too: the whole path is tried as one name first.
  */
+import { headText } from '../transforms/headers.js';
 
 export type Claims = Readonly<Record<string, unknown>>;
 
@@ -76,15 +77,13 @@ export function claimHeaders(claims: Claims, mapping: readonly ClaimHeader[]): s
 
 // Everything below 0x20 except HTAB, and DEL: never valid in a field value (RFC 9110 5.5).
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
-const NON_ASCII = /[^\u0000-\u007f]/;
 
 /**
- * A claim made safe as a header value. The forwarder writes the request head as latin1, one
- * byte per UTF-16 unit, which would turn U+010A into a bare LF: so non-ASCII text is first
- * encoded as UTF-8 and carried as one latin1 character per byte (all >= 0x80, never a
- * control character). The upstream receives the claim's UTF-8 bytes.
+ * A claim made safe as a header value: control characters removed, and carried as the
+ * request head carries text (`headText`: UTF-8 bytes, one latin1 character each, all >= 0x80
+ * and so never a control character; written as UTF-16 units, U+010A would become a bare LF).
  */
 export function sanitise(value: string): string {
   const clean = value.replace(CONTROL, '').trim();
-  return NON_ASCII.test(clean) ? Buffer.from(clean, 'utf8').toString('latin1') : clean;
+  return headText(clean);
 }

@@ -1,7 +1,7 @@
 /**
  * The upstream request head (pipeline phase 5), as a pure function of the request: the client's
- * headers minus hop-by-hop ones and those the route or the auth verdict replaces, then the
- * route's and the verdict's additions, X-Forwarded-*, and the gateway's own framing.
+ * headers minus hop-by-hop ones and those the route or the auth verdict replaces,
+ * X-Forwarded-*, then the route's and the verdict's additions, and the gateway's own framing.
  *
  * Built once per request and reused by retries; `Host` and a traced request's `traceparent`
  * differ per attempt and are appended by the pipeline after this head.
@@ -9,15 +9,14 @@
  * Arguments are positional (no options object per request on the hot path).
  */
 import type { CompiledRoute } from './compile.js';
-import { connectionListed, skipRequestHeader } from './headers.js';
-
-const NON_LATIN1 = /[^\x00-\xff]/;
+import { connectionListed, headText, skipRequestHeader } from './headers.js';
 
 /**
  * @param target        request target after the route's path rewrite, with `?query` if any
  * @param headers       the client's headers, flat [lower-case name, value, ...] as uWS gives them
  * @param authRemove    header names the auth verdict strips (e.g. Authorization), or null
- * @param authAdd       headers the auth verdict adds, flat [name, value, ...], or null
+ * @param authAdd       headers the auth verdict adds, flat [name, value, ...], values as
+ *                      `headText` carries them (the route's additions are compiled so too), or null
  * @param replaceTrace  true when the gateway records this request: the caller's `traceparent`
  *                      and `tracestate` are replaced per attempt, so they are left out here
  * @param clientAddress the connection's peer address, appended to X-Forwarded-For
@@ -25,8 +24,9 @@ const NON_LATIN1 = /[^\x00-\xff]/;
  * @param contentLength the request's Content-Length, or -1 when it has none
  * @param chunked       the request body is chunked (then contentLength is ignored)
  * @returns the head without `Host` and without the final blank line, in latin1 (one char per
- *          byte): header bytes >= 0x80 arrive from uWS decoded as UTF-8 and are turned back
- *          into their UTF-8 bytes, so what the upstream receives is what the client sent.
+ *          byte): the client's text (uWS decodes its bytes as UTF-8) goes through `headText`
+ *          once, so what the upstream receives is what the client sent; the additions were
+ *          encoded before and are not encoded twice.
  */
 export function buildRequestHead(
   method: string, target: string, headers: readonly string[], route: CompiledRoute,
@@ -50,12 +50,13 @@ export function buildRequestHead(
     if (connectionDrop !== null && connectionDrop.includes(name)) continue;
     head += `${name}: ${headers[i + 1]}\r\n`;
   }
-  for (const edit of route.requestAdd) head += `${edit.name}: ${edit.value}\r\n`;
-  if (authAdd !== null) for (let i = 0; i < authAdd.length; i += 2) head += `${authAdd[i]}: ${authAdd[i + 1]}\r\n`;
   head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${clientAddress}` : clientAddress}\r\n`;
   head += 'x-forwarded-proto: http\r\n';
   if (host) head += `x-forwarded-host: ${host}\r\n`;
+  head = headText(head);
+  for (const edit of route.requestAdd) head += `${edit.name}: ${edit.value}\r\n`;
+  if (authAdd !== null) for (let i = 0; i < authAdd.length; i += 2) head += `${authAdd[i]}: ${authAdd[i + 1]}\r\n`;
   if (chunked) head += 'transfer-encoding: chunked\r\n';
   else if (contentLength >= 0) head += `content-length: ${contentLength}\r\n`;
-  return NON_LATIN1.test(head) ? Buffer.from(head, 'utf8').toString('latin1') : head;
+  return head;
 }

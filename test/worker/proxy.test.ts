@@ -98,6 +98,18 @@ describe('proxying over real sockets', () => {
     expect(body.headers.host).toBe(`127.0.0.1:${gw.port}`);
   });
 
+  it('requestHeaderValues_withUtf8Text_reachTheUpstreamAsTheSameBytes', async () => {
+    // uWS decodes a request's header bytes as UTF-8; 'ë' alone decodes to a latin1 character
+    // and used to go out as one byte (EB) instead of the client's C3 AB.
+    for (const value of ['aëb', 'aë✓b']) {
+      // raw() writes a string as UTF-8: the client sends the value's UTF-8 bytes.
+      const r = await raw(gw.port, `GET /echo/u HTTP/1.1\r\nHost: x\r\nX-Name: ${value}\r\n\r\n`);
+      const body = JSON.parse(Buffer.from(r.text.split('\r\n\r\n')[1], 'latin1').toString('utf8')) as { headers: Record<string, string> };
+      // Node's server reads header bytes as latin1: one character per byte the gateway sent.
+      expect(body.headers['x-name']).toBe(Buffer.from(value, 'utf8').toString('latin1'));
+    }
+  });
+
   it('callersTraceContext_passesThroughUnchanged_onceWhenTracingIsOff', async () => {
     const tp = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
     const r = await raw(gw.port, `GET /echo/t HTTP/1.1\r\nHost: x\r\ntraceparent: ${tp}\r\ntracestate: acme=1\r\n\r\n`);
