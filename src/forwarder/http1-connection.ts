@@ -37,26 +37,34 @@ const DL_IDLE = 4;
 const CARRY_MIN_BYTES = 4096;
 
 /**
- * Body-less request heads started during this turn of the event loop, written together once
- * the turn's I/O callbacks have run (setImmediate: the check phase follows the poll phase, and
- * the poll phase does not block while an immediate is pending).
+ * Body-less request heads under load: when the last event-loop turn started more than one,
+ * the heads of this turn are written together once its I/O callbacks have run (setImmediate:
+ * the check phase follows the poll phase, and the poll phase does not block while an
+ * immediate is pending); otherwise each is written at once.
  *
  * Why: an upstream that answers faster than the gateway forwards is asleep in epoll when each
  * head arrives, and a write that wakes a sleeping reader is the most expensive syscall of a
  * request (the wake-up; `perf` on this kind of VM put a third of the worker's kernel time
- * there). Written back to back, the heads of one turn wake it once. The head waits only for
- * the rest of the turn's callbacks (microseconds); a request alone in its turn is written at
- * the end of the same turn. docs/performance.md, change 13.
+ * there). Under load a turn carries many requests: written back to back, their heads wake the
+ * upstream once. At a moderate rate a request is alone in its turn and is written at once, so
+ * the upstream works on it while the gateway finishes the turn. docs/performance.md, change 13.
  */
 let headBatch: Http1Connection[] = [];
 let spareBatch: Http1Connection[] = [];
-let headBatchScheduled = false;
+/** An immediate is pending: it ends the current turn's count (and writes its batch). */
+let turnEndScheduled = false;
+/** Body-less heads started in the current turn. */
+let turnHeads = 0;
+/** The last turn started more than one: this turn's heads are batched. */
+let batching = false;
 
 function writeHeadBatch(): void {
   const batch = headBatch;
   headBatch = spareBatch;
   spareBatch = batch;
-  headBatchScheduled = false;
+  turnEndScheduled = false;
+  batching = turnHeads > 1;
+  turnHeads = 0;
   for (let i = 0; i < batch.length; i++) batch[i].writePendingHead();
   batch.length = 0;
 }
@@ -144,12 +152,17 @@ export class Http1Connection {
     if (this.#connected) this.#armHeadIfSent(exchange);
 
     if (request.bodyMode === 'none') {
-      this.#pendingHead = request.head;
-      headBatch.push(this);
-      if (!headBatchScheduled) {
-        headBatchScheduled = true;
+      if (!turnEndScheduled) {
+        turnEndScheduled = true;
         setImmediate(writeHeadBatch);
       }
+      turnHeads++;
+      if (!batching) {
+        this.#socket.write(request.head, 'latin1');
+        return;
+      }
+      this.#pendingHead = request.head;
+      headBatch.push(this);
       return;
     }
     // Hold the head until the body written in this same tick joins it: one writev, one

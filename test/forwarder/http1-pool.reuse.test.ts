@@ -23,6 +23,25 @@ afterEach(closeAll);
 const OK_HI = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi';
 
 describe('Http1Pool connection reuse rules', () => {
+  it('headsStartedManyPerTurn_areEachSentOnce_andOneAbortedBeforeItsTurnEndsIsNeverSent', async () => {
+    // Several body-less heads in one event-loop turn make the next turn's heads wait for the
+    // end of that turn and leave together (http1-connection.ts, change 13 of
+    // docs/performance.md); an exchange aborted meanwhile must not be written at all.
+    const seen: string[] = [];
+    server = await httpServer((req, res) => { seen.push(req.url!); res.end(req.url); });
+    const p = pool(server.port);
+    const first = [1, 2, 3].map((i) => exchange(p, forwardRequest('GET', { path: `/a${i}` })));
+    const second = await new Promise<Array<Promise<Outcome>>>((resolve) => setImmediate(() => {
+      const started = [1, 2, 3, 4].map((i) => exchange(p, forwardRequest('GET', { path: `/b${i}` })));
+      started[1].exchange.abort();
+      resolve([started[0], started[2], started[3]]);
+    }));
+    const outcomes = await Promise.all([...first, ...second]);
+    expect(outcomes.map((o) => o.body.toString())).toEqual(['/a1', '/a2', '/a3', '/b1', '/b3', '/b4']);
+    await sleep(50);
+    expect(seen.sort()).toEqual(['/a1', '/a2', '/a3', '/b1', '/b3', '/b4']);
+  });
+
   it('request_reusesConnection_afterCleanlyFinishedExchange', async () => {
     server = await httpServer((req, res) => res.end('x'));
     upstream = pool(server.port);
