@@ -9,6 +9,7 @@
  * (https://www.w3.org/TR/trace-context/), re-implemented after @opentelemetry/core's
  * W3CTraceContextPropagator and TraceState so that a caller sees the same behaviour.
  */
+import { performance } from 'node:perf_hooks';
 import { randomFillSync } from 'node:crypto';
 import {
   ATTR_ERROR_TYPE, ATTR_HTTP_REQUEST_METHOD, ATTR_HTTP_REQUEST_METHOD_ORIGINAL, ATTR_HTTP_REQUEST_RESEND_COUNT,

@@ -25,6 +25,7 @@
  * Per recorded request: one CompactRequestTrace, a SpanRecord for the server span and one per
  * upstream attempt, and the id and traceparent strings; nothing else is allocated until export.
  */
+import { performance } from 'node:perf_hooks';
 import { parseKeyPairsIntoRecord } from '@opentelemetry/core';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from './logger.js';

@@ -18,6 +18,7 @@
  *
  * Nothing here runs unless a request has been queued: an unlimited cluster has no queue.
  */
+import { performance } from 'node:perf_hooks';
 
 export interface QueuedRequest {
   /** Try again to be admitted; true when the request no longer waits (admitted, or ended otherwise). */

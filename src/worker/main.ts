@@ -7,6 +7,7 @@
  * This uWS build aborts the whole process if a thread exits with a listen socket open, so the
  * listen socket is always closed before the thread ends.
  */
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import type { us_listen_socket } from 'uWebSockets.js';
 import { createAuthenticatorFactory } from '../auth/index.js';

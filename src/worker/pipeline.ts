@@ -25,6 +25,7 @@
  * another destination (the cluster's retry methods, no request body, nothing received); a
  * failure the upstream may have seen (head timeout, reset) only for idempotent methods.
  */
+import { performance } from 'node:perf_hooks';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { AuthOutcome } from '../auth/types.js';
 import { acquire, admitFrom, release, type PickContext } from '../balancing/index.js';
