@@ -101,12 +101,15 @@ describe('proxying over real sockets', () => {
   it('requestHeaderValues_withUtf8Text_reachTheUpstreamAsTheSameBytes', async () => {
     // uWS decodes a request's header bytes as UTF-8; 'ë' alone decodes to a latin1 character
     // and used to go out as one byte (EB) instead of the client's C3 AB.
+    const bytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
     for (const value of ['aëb', 'aë✓b']) {
       // raw() writes a string as UTF-8: the client sends the value's UTF-8 bytes.
-      const r = await raw(gw.port, `GET /echo/u HTTP/1.1\r\nHost: x\r\nX-Name: ${value}\r\n\r\n`);
+      const r = await raw(gw.port, `GET /echo/u HTTP/1.1\r\nHost: h${value}.example\r\nX-Name: ${value}\r\n\r\n`);
       const body = JSON.parse(Buffer.from(r.text.split('\r\n\r\n')[1], 'latin1').toString('utf8')) as { headers: Record<string, string> };
       // Node's server reads header bytes as latin1: one character per byte the gateway sent.
-      expect(body.headers['x-name']).toBe(Buffer.from(value, 'utf8').toString('latin1'));
+      expect(body.headers['x-name']).toBe(bytes(value));
+      expect(body.headers.host).toBe(bytes(`h${value}.example`));
+      expect(body.headers['x-forwarded-host']).toBe(bytes(`h${value}.example`));
     }
   });
 
