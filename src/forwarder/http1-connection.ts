@@ -112,10 +112,11 @@ export class Http1Connection {
 
   /** Unparsed bytes live in #carry[#carryStart, #carryEnd). */
   #carry: Buffer | null = null;
-  /** A body-less request's head, waiting for the turn's batch (see writeHeadBatch). */
-  #pendingHead: string | null = null;
   #carryStart = 0;
   #carryEnd = 0;
+
+  /** A body-less request's head, waiting for the turn's batch (see writeHeadBatch). */
+  #pendingHead: string | null = null;
 
   constructor(owner: ConnectionOwner, target: UpstreamTarget, readBuffer: Buffer, settings: ConnectionSettings) {
     this.#owner = owner;
@@ -174,6 +175,7 @@ export class Http1Connection {
     process.nextTick(flushCork, this);
   }
 
+  /** The turn's batch is being written: this connection's held head, unless it closed meanwhile (an abort). */
   writePendingHead(): void {
     const head = this.#pendingHead;
     this.#pendingHead = null;
