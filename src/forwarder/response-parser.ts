@@ -106,11 +106,7 @@ const LOWER_KEEP_ALIVE = ascii('keep-alive');
 /**
  * Header names that upstreams send most, in the spellings they use. A name whose bytes match
  * one exactly is returned as this constant string: no decode, no crossing. Indexed by length.
- *
- * Each also keeps the last value seen under it (any connection of this thread), bytes and
- * string: most of a response head repeats from one response to the next (Server,
- * Content-Type, Date within its second), and comparing up to 64 bytes in JS costs a fraction
- * of decoding them through Buffer's native slice.
+ * (Repeated values are the connection's remembered lines' business: see LineRecord.)
  */
 interface KnownName {
   readonly name: string;
@@ -118,20 +114,6 @@ interface KnownName {
   readonly nameBytes: Uint8Array;
   /** FR_*: whether the field frames the message (Content-Length, Connection) or not. */
   readonly framing: number;
-  readonly valueBytes: Uint8Array;
-  valueLength: number;
-  value: string;
-  /**
-   * The cached value as its own bytes, exactly (a new array whenever the value changes, never
-   * written to): uWS writes a byte array without converting it, as it must a string.
-   */
-  valueView: Uint8Array | null;
-  /**
-   * What the framing field's value `factsOf` said, once it was read and found valid: the
-   * length for Content-Length, CONN_* bits for Connection. A repeated value skips the reading.
-   */
-  factsOf: string | null;
-  facts: number;
 }
 // Framing kinds of known names. Transfer-Encoding is read every time: its codings count
 // across lines.
@@ -142,8 +124,6 @@ const FR_TRANSFER_ENCODING = 3;
 // Connection options that matter to the framing.
 const CONN_CLOSE = 1;
 const CONN_KEEP_ALIVE = 2;
-/** Values longer than this are decoded every time. */
-const VALUE_CACHE_BYTES = 64;
 /**
  * A head line this connection's upstream sent before, kept whole (CRLF included) with what
  * parsing it gave. Upstreams repeat most of their head from one response to the next; a line
@@ -193,8 +173,7 @@ for (const name of [
   const framing = lower === 'content-length' ? FR_CONTENT_LENGTH : lower === 'connection' ? FR_CONNECTION
     : lower === 'transfer-encoding' ? FR_TRANSFER_ENCODING : FR_NONE;
   (KNOWN_NAMES[name.length] ??= []).push({
-    name, nameBytes: ascii(name), framing, valueBytes: new Uint8Array(VALUE_CACHE_BYTES), valueLength: -1, value: '', valueView: null,
-    factsOf: null, facts: 0,
+    name, nameBytes: ascii(name), framing,
   });
 }
 
@@ -209,25 +188,6 @@ function knownName(buf: Buffer, start: number, end: number): KnownName | undefin
     return candidates[k];
   }
   return undefined;
-}
-
-/** The value [start, end) of a known field: the last string when the bytes are the same. */
-function knownValue(known: KnownName, buf: Buffer, start: number, end: number): string {
-  const length = end - start;
-  const last = known.valueBytes;
-  if (length === known.valueLength) {
-    let i = 0;
-    while (i < length && last[i] === buf[start + i]) i++;
-    if (i === length) return known.value;
-  }
-  const value = decode(buf, start, end);
-  if (length <= VALUE_CACHE_BYTES) {
-    for (let i = 0; i < length; i++) last[i] = buf[start + i];
-    known.valueLength = length;
-    known.value = value;
-    known.valueView = new Uint8Array(buf.subarray(start, end));
-  }
-  return value;
 }
 
 /** Case-insensitive compare of buf[start, end) with a lower-case ASCII constant. */
@@ -401,7 +361,7 @@ export class ResponseParser {
   get headers(): string[] { return this.#headers; }
   /**
    * Beside `headers`, index for index: the bytes of a name or value the parser holds as an
-   * immutable byte array (known names, their cached values), else null. A fresh array per head.
+   * immutable byte array (known names; every name and value of a remembered line), else null. A fresh array per head.
    */
   get headerBytes(): ReadonlyArray<Uint8Array | null> { return this.#headerBytes; }
   /** Every header value of the head is ASCII (no byte above 0x7f: its latin1 string is its UTF-8 too). */
@@ -740,27 +700,15 @@ export class ResponseParser {
   #addField(buf: Buffer, s: number, nameEnd: number, valueStart: number, valueEnd: number, lineEnd: number): boolean {
     const known = knownName(buf, s, nameEnd);
     const name = known === undefined ? decode(buf, s, nameEnd) : known.name;
-    const value = known === undefined ? decode(buf, valueStart, valueEnd) : knownValue(known, buf, valueStart, valueEnd);
+    const value = decode(buf, valueStart, valueEnd);
     if (this.#state === ST_TRAILER) {
       (this.#trailers ??= []).push(name, value);
       return true;
     }
     this.#headers.push(name, value);
-    let framing: number;
-    let facts: number;
-    if (known === undefined) {
-      this.#headerBytes.push(null, null);
-      framing = framingOf(buf, s, nameEnd);
-      facts = framingFacts(framing, buf, valueStart, valueEnd);
-    } else {
-      this.#headerBytes.push(known.nameBytes, valueEnd - valueStart <= VALUE_CACHE_BYTES ? known.valueView : null);
-      framing = known.framing;
-      if (framing !== FR_NONE && known.factsOf !== value) {
-        known.factsOf = value;
-        known.facts = framingFacts(framing, buf, valueStart, valueEnd);
-      }
-      facts = known.facts;
-    }
+    this.#headerBytes.push(known === undefined ? null : known.nameBytes, null);
+    const framing = known === undefined ? framingOf(buf, s, nameEnd) : known.framing;
+    const facts = framingFacts(framing, buf, valueStart, valueEnd);
     if (!this.#frame(framing, facts, buf, valueStart, valueEnd)) return false;
     this.#rememberLine(buf, s, lineEnd, name, value, known, framing, facts, valueStart, valueEnd);
     return true;

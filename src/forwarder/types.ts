@@ -71,7 +71,7 @@ export interface ResponseHead {
   readonly headers: string[];
   /**
    * Index for index with `headers`: the exact bytes of a name or value when the parser has
-   * them as an immutable array (common names, repeated values), else null.
+   * them as an immutable array (common names; lines the connection saw before), else null.
    */
   readonly headerBytes: ReadonlyArray<Uint8Array | null>;
   /** Every value is ASCII (no byte above 0x7f), so no value needs re-encoding. */

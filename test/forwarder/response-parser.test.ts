@@ -177,9 +177,9 @@ describe('ResponseParser', () => {
   });
 
   it('execute_givesEachResponseItsOwnValues_whenKnownHeadersRepeatWithOtherBytes', () => {
-    // The parser keeps the last value of common header names and reuses its string when the
-    // bytes are the same: values of equal length that differ late, and values longer than
-    // what it keeps, must still come out as sent, across parsers and read boundaries.
+    // One parser per sequence, as per connection: it remembers the lines of earlier heads and
+    // reuses their strings when the bytes repeat. Values of equal length that differ late, and
+    // lines longer than what it keeps, must still come out as sent, across read boundaries.
     const name = fc.constantFrom('Date', 'Server', 'Content-Type', 'ETag', 'x-powered-by', 'Set-Cookie');
     const value = fc.oneof(
       fc.constantFrom('Sun, 29 Nov 2026 03:20:00 GMT', 'Sun, 29 Nov 2026 03:20:01 GMT', 'nginx', 'nginy', ''),
@@ -188,9 +188,10 @@ describe('ResponseParser', () => {
     );
     const response = fc.array(fc.tuple(name, value), { minLength: 1, maxLength: 5 });
     fc.assert(fc.property(fc.array(fc.tuple(response, fc.array(fc.nat(), { maxLength: 4 })), { minLength: 2, maxLength: 6 }), (responses) => {
+      const parser = new ResponseParser(64 * 1024);
       for (const [fields, cuts] of responses) {
         const text = `HTTP/1.1 200 OK\r\n${fields.map(([n, v]) => `${n}: ${v}\r\n`).join('')}Content-Length: 0\r\n\r\n`;
-        const parsed = parsePieces(splitAt(Buffer.from(text, 'latin1'), cuts));
+        const parsed = parsePieces(splitAt(Buffer.from(text, 'latin1'), cuts), false, 64 * 1024, parser);
         expect(parsed.error).toBeUndefined();
         expect(parsed.headers).toEqual([...fields.flat(), 'Content-Length', '0']);
       }
@@ -198,9 +199,9 @@ describe('ResponseParser', () => {
   });
 
   it('execute_framesEachResponseByItsOwnFields_whenContentLengthAndConnectionValuesRepeat', () => {
-    // The parser remembers what the last Content-Length and Connection values said; a
-    // sequence of responses where values repeat, change, conflict or are invalid must frame
-    // exactly as this model of RFC 9112 says, response by response.
+    // A sequence of responses where Content-Length and Connection values repeat, change,
+    // conflict or are invalid must frame exactly as this model of RFC 9112 says, response by
+    // response (a connection's remembered lines: the differential test below).
     const line = fc.oneof(
       fc.tuple(fc.constantFrom('Content-Length', 'content-length'), fc.constantFrom('0', '5', '12', '0005', '1x', '', '1234567890123456')),
       fc.tuple(fc.constantFrom('Connection', 'connection'), fc.constantFrom('keep-alive', 'close', 'Keep-Alive', 'keep-alive, close', 'closed', 'Upgrade')),
@@ -243,7 +244,8 @@ describe('ResponseParser', () => {
 
   it('headerBytes_holdTheBytesOfTheirHeader_andKeepThemWhenLaterResponsesChangeTheValue', () => {
     // Each non-null entry is the exact bytes of the name or value at its index; arrays handed
-    // out with one response must not change when a later response brings another value.
+    // out with one response must not change when a later response on the same connection (one
+    // parser, which remembers lines) brings another value.
     const name = fc.constantFrom('Server', 'Content-Type', 'content-type', 'X-Other', 'ETag');
     const value = fc.oneof(
       fc.constantFrom('nginx', 'nginy', 'caf\u00e9', 'text/plain', ''),
@@ -252,9 +254,10 @@ describe('ResponseParser', () => {
     const response = fc.array(fc.tuple(name, value), { minLength: 1, maxLength: 4 });
     fc.assert(fc.property(fc.array(response, { minLength: 2, maxLength: 6 }), (responses) => {
       const seen: Array<[ReadonlyArray<Uint8Array | null>, string[]]> = [];
+      const parser = new ResponseParser(64 * 1024);
       for (const fields of responses) {
         const text = `HTTP/1.1 200 OK\r\n${fields.map(([n, v]) => `${n}: ${v}\r\n`).join('')}Content-Length: 0\r\n\r\n`;
-        const parsed = parsePieces([Buffer.from(text, 'latin1')]);
+        const parsed = parsePieces([Buffer.from(text, 'latin1')], false, 64 * 1024, parser);
         expect(parsed.headerBytes!.length).toBe(parsed.headers!.length);
         seen.push([parsed.headerBytes!, parsed.headers!]);
       }
