@@ -6,7 +6,6 @@
  * whose own name contains dots (`https://example.com/roles`, as Auth0 writes them) is found
  * too: the whole path is tried as one name first.
  */
-import { headText } from '../transforms/headers.js';
 
 export type Claims = Readonly<Record<string, unknown>>;
 
@@ -79,11 +78,10 @@ export function claimHeaders(claims: Claims, mapping: readonly ClaimHeader[]): s
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/g;
 
 /**
- * A claim made safe as a header value: control characters removed, and carried as the
- * request head carries text (`headText`: UTF-8 bytes, one latin1 character each, all >= 0x80
- * and so never a control character; written as UTF-16 units, U+010A would become a bare LF).
+ * A claim made safe as a header value: control characters removed. Other characters stay
+ * text: the forwarder writes the request head as UTF-8, where every byte of a character above
+ * 0x7F is >= 0x80, never a control character (cut to one byte, U+010A would be a bare LF).
  */
 export function sanitise(value: string): string {
-  const clean = value.replace(CONTROL, '').trim();
-  return headText(clean);
+  return value.replace(CONTROL, '').trim();
 }

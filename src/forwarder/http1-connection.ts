@@ -159,7 +159,7 @@ export class Http1Connection {
       }
       turnHeads++;
       if (!batching) {
-        this.#socket.write(request.head, 'latin1');
+        this.#socket.write(request.head, 'utf8');
         return;
       }
       this.#pendingHead = request.head;
@@ -171,7 +171,7 @@ export class Http1Connection {
     // releases the cork, whichever comes first.
     this.#socket.cork();
     this.#corked = true;
-    this.#socket.write(request.head, 'latin1');
+    this.#socket.write(request.head, 'utf8');
     process.nextTick(flushCork, this);
   }
 
@@ -179,7 +179,7 @@ export class Http1Connection {
   writePendingHead(): void {
     const head = this.#pendingHead;
     this.#pendingHead = null;
-    if (head !== null && !this.#closed) this.#socket.write(head, 'latin1');
+    if (head !== null && !this.#closed) this.#socket.write(head, 'utf8');
   }
 
   flushCork(): void {

@@ -4,8 +4,9 @@
  *
  * Contract
  * - The pipeline builds the complete request head (request line, headers with hop-by-hop
- *   removed, framing header set, terminating CRLF CRLF) and hands it over as one string;
- *   the forwarder never looks inside the request head except for the method.
+ *   removed, framing header set, terminating CRLF CRLF) and hands it over as one string of
+ *   text, which the forwarder writes as UTF-8; it never looks inside the request head except
+ *   for the method.
  * - Failures are values delivered to `onError` exactly once, never thrown, and never after
  *   `onEnd`. After `onEnd` or `onError` no further callback is made for that exchange.
  * - `retryable` is true only when the upstream cannot have processed the request:
@@ -24,7 +25,7 @@ export type RequestBodyMode = 'none' | 'length' | 'chunked';
 export interface ForwardRequest {
   /** Upper-case method; HEAD changes how the response is framed. */
   readonly method: string;
-  /** `METHOD /path?query HTTP/1.1\r\n` + headers + `\r\n`, built by the pipeline. */
+  /** `METHOD /path?query HTTP/1.1\r\n` + headers + `\r\n`, built by the pipeline; text, written as UTF-8. */
   readonly head: string;
   /**
    * How the body that follows is framed: `none` (nothing follows), `length` (the head carries

@@ -5,7 +5,6 @@
 import type { RateLimitConfig, RouteConfig, TransformConfig } from '../config/types.js';
 import { kTicksPerSecond } from '../shm/rate-limit-layout.js';
 import { KeyHasher, type RouteKeySeeds } from '../shm/rate-limit-table.js';
-import { headText } from './headers.js';
 
 export interface HeaderEdit {
   /** Lower-case name. */
@@ -27,7 +26,7 @@ export interface CompiledRoute {
   readonly rewritePath: ((path: string) => string) | null;
   /** Request header names (lower-case) that transforms set or remove: client copies are dropped. */
   readonly requestDrop: ReadonlySet<string> | null;
-  /** Request headers added after the client's (set and append), values as `headText` carries them. */
+  /** Request headers added after the client's (set and append). */
   readonly requestAdd: readonly HeaderEdit[];
   /** Response header names (lower-case) that transforms set or remove. */
   readonly responseDrop: ReadonlySet<string> | null;
@@ -75,7 +74,7 @@ export function compileRoute(route: RouteConfig, slot: number, rateLimitSeed = 0
     upstreamHostFromDestination: route.upstreamHost === 'destination',
     rewritePath: pathSteps.length === 0 ? null : pathSteps.length === 1 ? pathSteps[0] : (p) => pathSteps.reduce((acc, f) => f(acc), p),
     requestDrop: dropped(requestEdits),
-    requestAdd: added(requestEdits).map((e) => (headText(e.value) === e.value ? e : { ...e, value: headText(e.value) })),
+    requestAdd: added(requestEdits),
     responseDrop: dropped(responseEdits),
     responseAdd: added(responseEdits),
     authPolicy: route.authPolicy ?? null,

@@ -15,19 +15,6 @@ const RESPONSE_SKIP = new Set([
   'date',
 ]);
 
-const NON_ASCII = /[^\x00-\x7f]/;
-
-/**
- * Text as the request head carries it. The forwarder writes the head as latin1, one byte per
- * character, so text with characters above 0x7F (uWS decodes a client's header bytes as UTF-8;
- * a route's configured values and a token's claims are text too) is first encoded as UTF-8
- * and carried as one latin1 character per byte. The upstream receives the text's UTF-8 bytes,
- * which for a client's header are the bytes the client sent.
- */
-export function headText(text: string): string {
-  return NON_ASCII.test(text) ? Buffer.from(text, 'utf8').toString('latin1') : text;
-}
-
 /** Request headers the pipeline rebuilds itself or drops (lower-case name). */
 export function skipRequestHeader(name: string): boolean {
   return REQUEST_SKIP.has(name) || name.startsWith('proxy-');

@@ -9,24 +9,23 @@
  * Arguments are positional (no options object per request on the hot path).
  */
 import type { CompiledRoute } from './compile.js';
-import { connectionListed, headText, skipRequestHeader } from './headers.js';
+import { connectionListed, skipRequestHeader } from './headers.js';
 
 /**
  * @param target        request target after the route's path rewrite, with `?query` if any
  * @param headers       the client's headers, flat [lower-case name, value, ...] as uWS gives them
  * @param authRemove    header names the auth verdict strips (e.g. Authorization), or null
- * @param authAdd       headers the auth verdict adds, flat [name, value, ...], values as
- *                      `headText` carries them (the route's additions are compiled so too), or null
+ * @param authAdd       headers the auth verdict adds, flat [name, value, ...], or null
  * @param replaceTrace  true when the gateway records this request: the caller's `traceparent`
  *                      and `tracestate` are replaced per attempt, so they are left out here
  * @param clientAddress the connection's peer address, appended to X-Forwarded-For
  * @param host          the client's Host ('' when absent), sent as X-Forwarded-Host
  * @param contentLength the request's Content-Length, or -1 when it has none
  * @param chunked       the request body is chunked (then contentLength is ignored)
- * @returns the head without `Host` and without the final blank line, in latin1 (one char per
- *          byte): the client's text (uWS decodes its bytes as UTF-8) goes through `headText`
- *          once, so what the upstream receives is what the client sent; the additions were
- *          encoded before and are not encoded twice.
+ * @returns the head without `Host` and without the final blank line, as text: the forwarder
+ *          writes it as UTF-8, so the client's text (uWS decodes its bytes as UTF-8) reaches
+ *          the upstream as the bytes the client sent, and the route's and the verdict's values
+ *          as their UTF-8 (no character can become a CR or LF on the way).
  */
 export function buildRequestHead(
   method: string, target: string, headers: readonly string[], route: CompiledRoute,
@@ -53,7 +52,6 @@ export function buildRequestHead(
   head += `x-forwarded-for: ${forwardedFor ? `${forwardedFor}, ${clientAddress}` : clientAddress}\r\n`;
   head += 'x-forwarded-proto: http\r\n';
   if (host) head += `x-forwarded-host: ${host}\r\n`;
-  head = headText(head);
   for (const edit of route.requestAdd) head += `${edit.name}: ${edit.value}\r\n`;
   if (authAdd !== null) for (let i = 0; i < authAdd.length; i += 2) head += `${authAdd[i]}: ${authAdd[i + 1]}\r\n`;
   if (chunked) head += 'transfer-encoding: chunked\r\n';

@@ -40,7 +40,7 @@ import {
 import { KEY_CLIENT_ADDRESS, KEY_HEADER, KeyHasher, ceilSeconds, type RateLimitTable } from '../shm/rate-limit-table.js';
 import { hasForbiddenTargetByte, normalizePath } from '../routing/path.js';
 import type { CompiledRateLimit, CompiledRoute } from '../transforms/compile.js';
-import { connectionListed, headText, responseName } from '../transforms/headers.js';
+import { connectionListed, responseName } from '../transforms/headers.js';
 import { buildRequestHead } from '../transforms/request-head.js';
 import { addressText } from './client-address.js';
 import type { AdmissionQueue, QueuedRequest } from './admission-queue.js';
@@ -619,8 +619,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     this.#destination = dest;
     this.#attempt++;
     this.#released = false;
-    // The client's Host is text as uWS decoded it: sent as the client's bytes (headText).
-    const host = this.#route.upstreamHostFromDestination || !this.#host ? dest.authority : headText(this.#host);
+    const host = this.#route.upstreamHostFromDestination || !this.#host ? dest.authority : this.#host;
     const opts = this.#p.options;
     let tail = `host: ${host}\r\n`;
     this.#upstreamSent = performance.now();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RouteConfig } from '../../src/config/types.js';
 import { compileRoute } from '../../src/transforms/compile.js';
+import { sanitise } from '../../src/auth/claims.js';
 import { buildRequestHead } from '../../src/transforms/request-head.js';
 
 function route(transforms: RouteConfig['transforms'] = []) {
@@ -102,15 +103,15 @@ describe('buildRequestHead', () => {
     expect(names(head(ctx, { trace: true }))).not.toContain('tracestate');
   });
 
-  it('sends non-ASCII text as its UTF-8 bytes, from the client, the route and a claim alike, each encoded once', () => {
+  it('keeps non-ASCII text as text, from the client, the route and a claim alike: its UTF-8 is what goes out', () => {
     // uWS gives a client's header bytes decoded as UTF-8 ('ë' alone is U+00EB, a latin1
-    // character: it must still go out as C3 AB, not as EB); the route's values are text; claim
-    // values arrive already carried as bytes (sanitise) and must not be encoded again.
-    const claim = Buffer.from('Zoë', 'utf8').toString('latin1');
+    // character: it must still go out as C3 AB, not as EB); the route's values and the claims
+    // are text. The forwarder writes the head as UTF-8, so each is encoded exactly once.
+    const claim = sanitise('Zoë');
     const r = route([{ requestHeader: 'x-route', set: 'café' }, { requestHeader: 'x-route-2', set: '✓' }]);
     for (const client of ['aëb', 'aë✓b', 'plain']) {
       const h = head(['x-name', client], { route: r, authAdd: ['x-user', claim], host: 'hôte.example', target: '/ä' });
-      const bytes = Buffer.from(h, 'latin1');
+      const bytes = Buffer.from(h, 'utf8');
       for (const line of [`GET /ä HTTP/1.1\r\n`, `x-name: ${client}\r\n`, 'x-route: café\r\n', 'x-route-2: ✓\r\n', 'x-user: Zoë\r\n', 'x-forwarded-host: hôte.example\r\n']) {
         expect(bytes.includes(Buffer.from(line, 'utf8')), `${client}: ${line}`).toBe(true);
       }

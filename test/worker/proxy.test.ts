@@ -57,6 +57,7 @@ describe('proxying over real sockets', () => {
           { id: 'small', cluster: 'backend', match: { path: '/small/{**rest}' }, maxRequestBodyBytes: 1000 },
           { id: 'dead', cluster: 'dead', match: { path: '/dead/{**rest}' } },
           { id: 'dest-host', cluster: 'backend', match: { path: '/dest-host/{**rest}' }, upstreamHost: 'destination' },
+          { id: 'utf8', cluster: 'backend', match: { path: '/utf8/{**rest}' }, transforms: [{ requestHeader: 'x-route', set: 'café ✓' }] },
           { id: 'half', cluster: 'half', match: { path: '/half/{**rest}' } },
           { id: 'ejecting', cluster: 'ejecting', match: { path: '/ejecting/{**rest}' } },
           { id: 'rewrite', cluster: 'backend', match: { path: '/api/v1/{**rest}', methods: ['GET'] },
@@ -100,16 +101,18 @@ describe('proxying over real sockets', () => {
 
   it('requestHeaderValues_withUtf8Text_reachTheUpstreamAsTheSameBytes', async () => {
     // uWS decodes a request's header bytes as UTF-8; 'ë' alone decodes to a latin1 character
-    // and used to go out as one byte (EB) instead of the client's C3 AB.
+    // and used to go out as one byte (EB) instead of the client's C3 AB. A route's configured
+    // value is text too, and goes out as its UTF-8, once.
     const bytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
     for (const value of ['aëb', 'aë✓b']) {
       // raw() writes a string as UTF-8: the client sends the value's UTF-8 bytes.
-      const r = await raw(gw.port, `GET /echo/u HTTP/1.1\r\nHost: h${value}.example\r\nX-Name: ${value}\r\n\r\n`);
+      const r = await raw(gw.port, `GET /utf8/u HTTP/1.1\r\nHost: h${value}.example\r\nX-Name: ${value}\r\n\r\n`);
       const body = JSON.parse(Buffer.from(r.text.split('\r\n\r\n')[1], 'latin1').toString('utf8')) as { headers: Record<string, string> };
       // Node's server reads header bytes as latin1: one character per byte the gateway sent.
       expect(body.headers['x-name']).toBe(bytes(value));
       expect(body.headers.host).toBe(bytes(`h${value}.example`));
       expect(body.headers['x-forwarded-host']).toBe(bytes(`h${value}.example`));
+      expect(body.headers['x-route']).toBe(bytes('café ✓'));
     }
   });
 
