@@ -33,12 +33,17 @@ export function setTraceLogFields(traceId: string, spanId: string): void {
   }
 }
 
+/** The fields a log line written now carries (the logger's mixin): a fresh object. */
+export function traceLogFields(): { trace_id?: string; span_id?: string } {
+  return traceIdField === '' ? {} : { trace_id: traceIdField, span_id: spanIdField };
+}
+
 export function createLogger(level: LogLevel, thread: string | number): Logger {
   return pino(
     {
       level, base: { pid: process.pid, thread }, timestamp: pino.stdTimeFunctions.isoTime, formatters: { level: (label) => ({ level: label }) },
       // pino merges the line's fields into the object the mixin returns: always a fresh one.
-      mixin: () => (traceIdField === '' ? {} : { trace_id: traceIdField, span_id: spanIdField }),
+      mixin: traceLogFields,
     },
     pino.destination({ dest: 1, sync: true }),
   );
