@@ -354,6 +354,9 @@ export class ResponseParser {
     this.#resetHead();
   }
 
+  /** ResponseHead.relayMemo: the handler's, per connection (the parser lives as long as it). */
+  relayMemo: unknown = null;
+
   get offset(): number { return this.#offset; }
   get statusCode(): number { return this.#statusCode; }
   get statusMessage(): string { return this.#statusMessage; }

@@ -81,6 +81,12 @@ export interface ResponseHead {
   readonly hasBody: boolean;
   /** The Content-Length the head declared (validated), or -1: none, or Transfer-Encoding frames the body. */
   readonly contentLength: number;
+  /**
+   * The handler's own slot on this connection's heads: what it derived from an earlier head
+   * and may reuse when the next one repeats it (the pipeline keeps the relayed head block
+   * here). The forwarder never reads it; it starts null and lives as long as the connection.
+   */
+  relayMemo: unknown;
 }
 
 export interface ResponseHandler {

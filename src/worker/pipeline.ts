@@ -386,6 +386,33 @@ function statusLine(status: number, message?: string): Buffer {
 }
 
 /**
+ * The response head relayed for a connection's last head, as one block of bytes: the status
+ * line's text and every kept header line, joined by CRLF, for one `writeStatus` (uWS writes
+ * `HTTP/1.1 `, the block and a CRLF; its own Date, uWebSockets and framing lines follow). Kept
+ * in the head's relayMemo and reused while the next head has the same lines: the same byte
+ * arrays, which the parser hands over again for each line that repeats the connection's last
+ * head byte for byte (a line seen for the first time has none, and is never in a block), for
+ * the same route and status line. One crossing into uWS instead of one per header, and no
+ * per-header filtering.
+ */
+interface HeadBlock {
+  readonly route: CompiledRoute;
+  readonly status: Buffer;
+  /** The head's headerBytes the block was made from. */
+  readonly from: ReadonlyArray<Uint8Array | null>;
+  readonly block: Buffer;
+}
+const CRLF = Buffer.from('\r\n');
+const COLON_SP = Buffer.from(': ');
+
+/** Whether two heads' headerBytes are the same arrays, index for index. */
+function sameLines(a: ReadonlyArray<Uint8Array | null>, b: ReadonlyArray<Uint8Array | null>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
  * One request in flight. It is the forwarder's ResponseHandler, so the upstream path makes no
  * closure per callback; the few uWS callbacks are bound once.
  */
@@ -425,6 +452,8 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   #responseAscii = false;
   /** The parser's bytes of names and values, index for index with #responseHeaders (or null). */
   #responseHeaderBytes: ReadonlyArray<Uint8Array | null> | null = null;
+  /** The head as the parser handed it (for its relayMemo), until the head is written. */
+  #responseHead: ResponseHead | null = null;
   #headPending = false;
   #hasBody = true;
   /** Declared response length, or -1 when the upstream streams without Content-Length. */
@@ -753,6 +782,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     this.#responseHeaders = head.headers;
     this.#responseAscii = head.headersAscii;
     this.#responseHeaderBytes = head.headerBytes;
+    this.#responseHead = head;
     this.#hasBody = head.hasBody && this.#method !== 'HEAD';
     // The parser framed the response: its Content-Length (-1 when chunked or none) is this one's.
     this.#total = head.contentLength;
@@ -771,27 +801,52 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   #writeHead(): void {
     this.#headPending = false;
     const res = this.#res;
-    res.writeStatus(statusLine(this.#status, this.#statusMessage));
-    const h = this.#responseHeaders!;
+    const status = statusLine(this.#status, this.#statusMessage);
     const bytes = this.#responseHeaderBytes!;
+    const head = this.#responseHead!;
+    this.#responseHead = null;
+    const memo = head.relayMemo as HeadBlock | null;
+    if (memo !== null && memo.route === this.#route && memo.status === status && sameLines(memo.from, bytes)) {
+      res.writeStatus(memo.block);
+      return;
+    }
+    const h = this.#responseHeaders!;
     const drop = this.#route.responseDrop;
     const ascii = this.#responseAscii;
     let listed: string[] | null = null;
+    let whole = true;
     for (let i = 0; i < h.length; i += 2) {
       if (h[i].length === 10 && responseName(h[i]).lower === 'connection') listed = connectionListed(h[i + 1]);
+      if (bytes[i] === null || bytes[i + 1] === null) whole = false;
     }
+    // Every line repeats the connection's last head: relay it as a block, kept for the next.
+    const parts: Uint8Array[] | null = whole ? [status] : null;
+    if (parts === null) res.writeStatus(status);
     for (let i = 0; i < h.length; i += 2) {
       const name = responseName(h[i]);
       if (name.skip) continue;
       const lower = name.lower;
       if (drop !== null && drop.has(lower)) continue;
       if (listed !== null && listed.includes(lower)) continue;
+      if (parts !== null) {
+        parts.push(CRLF, bytes[i]!, COLON_SP, bytes[i + 1]!);
+        continue;
+      }
       // The parser's own bytes where it has them (no conversion in uWS); else the strings,
       // latin1-decoded bytes: a non-ASCII value goes out as the original bytes.
       const value = h[i + 1];
       res.writeHeader(bytes[i] ?? h[i], bytes[i + 1] ?? (ascii || isAscii(value) ? value : Buffer.from(value, 'latin1')));
     }
-    for (const edit of this.#route.responseAdd) res.writeHeader(edit.name, edit.value);
+    const added = this.#route.responseAdd;
+    if (parts === null) {
+      for (const edit of added) res.writeHeader(edit.name, edit.value);
+      return;
+    }
+    // The route's values are text: UTF-8, as uWS would send the strings.
+    for (const edit of added) parts.push(CRLF, Buffer.from(`${edit.name}: ${edit.value}`, 'utf8'));
+    const block = Buffer.concat(parts);
+    head.relayMemo = { route: this.#route, status, from: bytes, block } satisfies HeadBlock;
+    res.writeStatus(block);
   }
 
   onData(chunk: Buffer): boolean {

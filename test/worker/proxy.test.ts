@@ -24,6 +24,14 @@ describe('proxying over real sockets', () => {
           res.setHeader('set-cookie', ['a=1; Path=/', 'b=2; HttpOnly']);
           res.end('ok');
           return;
+        case '/repeat':
+          // The same head every time but for x-value; x-up is listed in Connection (dropped).
+          res.setHeader('connection', 'x-up');
+          res.setHeader('x-up', '1');
+          res.setHeader('x-value', u.searchParams.get('v') ?? '');
+          res.setHeader('set-cookie', ['a=1', 'b=2']);
+          res.end('ok');
+          return;
         case '/latin1': res.setHeader('x-name', 'caf\u00e9 \u00ff'); res.setHeader('Server', 'caf\u00e9 \u00ff'); res.setHeader('x-plain', 'ascii'); res.end('ok'); return;
         // Node sends the reason phrase's UTF-8 bytes (é as 0xC3 0xA9).
         case '/reason': res.statusCode = Number(u.searchParams.get('code') ?? 200); res.statusMessage = u.searchParams.get('text') ?? ''; res.end('ok'); return;
@@ -57,6 +65,7 @@ describe('proxying over real sockets', () => {
           { id: 'small', cluster: 'backend', match: { path: '/small/{**rest}' }, maxRequestBodyBytes: 1000 },
           { id: 'dead', cluster: 'dead', match: { path: '/dead/{**rest}' } },
           { id: 'dest-host', cluster: 'backend', match: { path: '/dest-host/{**rest}' }, upstreamHost: 'destination' },
+          { id: 'served', cluster: 'special', match: { path: '/served/{**rest}' }, transforms: [{ pathRemovePrefix: '/served' }, { responseHeader: 'x-served-by', set: 'fengling' }] },
           { id: 'utf8', cluster: 'backend', match: { path: '/utf8/{**rest}' }, transforms: [{ requestHeader: 'x-route', set: 'café ✓' }] },
           { id: 'half', cluster: 'half', match: { path: '/half/{**rest}' } },
           { id: 'ejecting', cluster: 'ejecting', match: { path: '/ejecting/{**rest}' } },
@@ -197,6 +206,28 @@ describe('proxying over real sockets', () => {
       // A name the parser knows, whose value it keeps as bytes from one response to the next.
       expect(head).toContain(`\r\nServer: ${sent}\r\n`);
       expect(head.toLowerCase()).toContain('\r\nx-plain: ascii');
+    }
+  });
+
+  it('repeatedResponseHeads_areRelayedWhole_andAChangedLineOrRouteIsNeverStale', async () => {
+    // From its second repeat on, a connection's head is relayed as one remembered block: it
+    // must keep filtering (x-up, listed in Connection, never relayed), and a changed line or
+    // another route must never get an earlier block.
+    const headOf = async (path: string) => (await raw(gw.port, `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`)).text.split('\r\n\r\n')[0].toLowerCase();
+    for (const v of ['a', 'a', 'a', 'a', 'b', 'b', 'b', 'a', 'a']) {
+      const head = await headOf(`/s/repeat?v=${v}`);
+      const lines = head.split('\r\n');
+      expect(lines[0]).toBe('http/1.1 200 ok');
+      expect(lines.filter((l) => l.startsWith('x-value:')), head).toEqual([`x-value: ${v}`]);
+      expect(lines.filter((l) => l.startsWith('set-cookie:'))).toEqual(['set-cookie: a=1', 'set-cookie: b=2']);
+      expect(lines.filter((l) => l.startsWith('date:'))).toHaveLength(1);
+      expect(lines.filter((l) => l.startsWith('content-length:'))).toEqual(['content-length: 2']);
+      expect(head).not.toMatch(/\r\n(x-up|connection: x-up|keep-alive):/);
+    }
+    // The same upstream answer through a route that adds a response header and one that does not.
+    for (const path of ['/served/repeat', '/s/repeat', '/served/repeat', '/served/repeat', '/served/repeat', '/s/repeat', '/s/repeat', '/s/repeat', '/served/repeat']) {
+      const lines = (await headOf(path)).split('\r\n');
+      expect(lines.filter((l) => l.startsWith('x-served-by:')), path).toEqual(path.startsWith('/served') ? ['x-served-by: fengling'] : []);
     }
   });
 
