@@ -392,12 +392,14 @@ function statusLine(status: number, message?: string): Buffer {
  * in the head's relayMemo and reused while the next head has the same lines: the same byte
  * arrays, which the parser hands over again for each line that repeats the connection's last
  * head byte for byte (a line seen for the first time has none, and is never in a block), for
- * the same route and status line. One crossing into uWS instead of one per header, and no
- * per-header filtering.
+ * the same route and status (compared by value: the status line's bytes are one shared cache
+ * that another connection's status replaces). One crossing into uWS instead of one per
+ * header, and no per-header filtering.
  */
 interface HeadBlock {
   readonly route: CompiledRoute;
-  readonly status: Buffer;
+  readonly statusCode: number;
+  readonly statusMessage: string;
   /** The head's headerBytes the block was made from. */
   readonly from: ReadonlyArray<Uint8Array | null>;
   readonly block: Buffer;
@@ -801,15 +803,15 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   #writeHead(): void {
     this.#headPending = false;
     const res = this.#res;
-    const status = statusLine(this.#status, this.#statusMessage);
     const bytes = this.#responseHeaderBytes!;
     const head = this.#responseHead!;
     this.#responseHead = null;
     const memo = head.relayMemo as HeadBlock | null;
-    if (memo !== null && memo.route === this.#route && memo.status === status && sameLines(memo.from, bytes)) {
+    if (memo !== null && memo.route === this.#route && memo.statusCode === this.#status && memo.statusMessage === this.#statusMessage && sameLines(memo.from, bytes)) {
       res.writeStatus(memo.block);
       return;
     }
+    const status = statusLine(this.#status, this.#statusMessage);
     const h = this.#responseHeaders!;
     const drop = this.#route.responseDrop;
     const ascii = this.#responseAscii;
@@ -845,7 +847,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     // The route's values are text: UTF-8, as uWS would send the strings.
     for (const edit of added) parts.push(CRLF, Buffer.from(`${edit.name}: ${edit.value}`, 'utf8'));
     const block = Buffer.concat(parts);
-    head.relayMemo = { route: this.#route, status, from: bytes, block } satisfies HeadBlock;
+    head.relayMemo = { route: this.#route, statusCode: this.#status, statusMessage: this.#statusMessage, from: bytes, block } satisfies HeadBlock;
     res.writeStatus(block);
   }
 

@@ -30,6 +30,7 @@ describe('proxying over real sockets', () => {
           res.setHeader('x-up', '1');
           res.setHeader('x-value', u.searchParams.get('v') ?? '');
           res.setHeader('set-cookie', ['a=1', 'b=2']);
+          res.statusCode = Number(u.searchParams.get('code') ?? 200);
           res.end('ok');
           return;
         case '/latin1': res.setHeader('x-name', 'caf\u00e9 \u00ff'); res.setHeader('Server', 'caf\u00e9 \u00ff'); res.setHeader('x-plain', 'ascii'); res.end('ok'); return;
@@ -223,6 +224,10 @@ describe('proxying over real sockets', () => {
       expect(lines.filter((l) => l.startsWith('date:'))).toHaveLength(1);
       expect(lines.filter((l) => l.startsWith('content-length:'))).toEqual(['content-length: 2']);
       expect(head).not.toMatch(/\r\n(x-up|connection: x-up|keep-alive):/);
+    }
+    // The same lines under another status: the status is part of what a block repeats.
+    for (const code of [201, 201, 201, 200, 200, 201, 200]) {
+      expect((await headOf(`/s/repeat?v=c&code=${code}`)).split('\r\n')[0]).toBe(`http/1.1 ${code} ${code === 200 ? 'ok' : 'created'}`);
     }
     // The same upstream answer through a route that adds a response header and one that does not.
     for (const path of ['/served/repeat', '/s/repeat', '/served/repeat', '/served/repeat', '/served/repeat', '/s/repeat', '/s/repeat', '/s/repeat', '/served/repeat']) {
