@@ -37,7 +37,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gatewayConfigYaml } from './lib/gateway-config.mjs';
-import { installCleanup, freePort, sleep, startProcess, stopAll, versionOf, which, waitReady } from './lib/proc.mjs';
+import { installCleanup, freePort, sleep, startProcess, stopAll, usageOf, versionOf, which, waitReady } from './lib/proc.mjs';
 import { GATEWAY_VARIANTS, gatewayEnv } from './lib/proxies.mjs';
 import { dumpTotal, mappingStarts, namedSelfCosts, readPerfMap } from './lib/callgrind.mjs';
 import { startUpstream } from './lib/upstream.mjs';
@@ -58,7 +58,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0].replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
+  process.stdout.write(`${usageOf(import.meta.url)}\n`);
   process.exit(0);
 }
 for (const bin of ['valgrind', 'callgrind_control', 'nginx', 'h2load']) {

@@ -88,8 +88,8 @@ for (const c of cases) {
 }
 await stopAll();
 
-const meta = describeMachine(argv, repoRoot);
-const command = ['node bench/memory.mjs', ...argv].join(' ');
+const meta = describeMachine(argv, repoRoot, null, 'bench/memory.mjs');
+const command = meta.command;
 const md = `# Memory — ${meta.date.slice(0, 16)}Z
 
 \`${command}\`

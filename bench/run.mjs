@@ -17,7 +17,7 @@ import { FIXED_DEFAULT_PRODUCTS, SCENARIOS } from './lib/scenarios.mjs';
 import { RIG_CPU, disturbance, measureRep, repWarnings, sanityCheck } from './lib/measure.mjs';
 import { describeMachine } from './lib/machine.mjs';
 import { coreBusy, coreTimes, cpuDelta, cpuSnapshot, pidTree } from './lib/cpu.mjs';
-import { addRatios, summarise, toMarkdown, toSvg } from './lib/report.mjs';
+import { addRatios, summarise, timestamp, toMarkdown, toSvg } from './lib/report.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -211,11 +211,6 @@ async function waitQuiet(ours, threshold, timeoutMs) {
 
 function readTail(file) {
   try { return readFileSync(file, 'utf8').slice(-4000); } catch { return '(no log)'; }
-}
-
-function timestamp(d) {
-  const p = (n) => String(n).padStart(2, '0');
-  return `${d.getUTCFullYear()}${p(d.getUTCMonth() + 1)}${p(d.getUTCDate())}-${p(d.getUTCHours())}${p(d.getUTCMinutes())}${p(d.getUTCSeconds())}Z`;
 }
 
 async function main() {

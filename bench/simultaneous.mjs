@@ -29,7 +29,8 @@ import { cpuDelta, cpuSnapshot } from './lib/cpu.mjs';
 import { closedLoop } from './lib/load.mjs';
 import { RIG_CPU, sanityCheck } from './lib/measure.mjs';
 import { describeMachine } from './lib/machine.mjs';
-import { installCleanup, onExit, which } from './lib/proc.mjs';
+import { median, timestamp } from './lib/report.mjs';
+import { installCleanup, onExit, usageOf, which } from './lib/proc.mjs';
 import { defaultGatewayEntry, resolveCase } from './lib/proxies.mjs';
 import { SCENARIOS, requestFor } from './lib/scenarios.mjs';
 import { startUpstream } from './lib/upstream.mjs';
@@ -49,8 +50,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help || !values.a || !values.b) {
-  const text = (await import('node:fs')).readFileSync(fileURLToPath(import.meta.url), 'utf8');
-  console.log(text.slice(text.indexOf('/**') + 4, text.indexOf('*/')).replace(/^ \* ?/gm, ''));
+  console.log(usageOf(import.meta.url));
   process.exit(values.help ? 0 : 2);
 }
 for (const bin of ['wrk', 'nginx']) {
@@ -86,7 +86,7 @@ for (const name of [values.a, values.b]) {
   sides.push({ name, kase, running, req: requestFor(scenario, kase, running.url) });
 }
 
-const meta = describeMachine(argv, repoRoot, ctx.gatewayEntryB);
+const meta = describeMachine(argv, repoRoot, ctx.gatewayEntryB, 'bench/simultaneous.mjs');
 const lines = [];
 const say = (line) => {
   console.log(line);
@@ -104,14 +104,12 @@ for (let round = 1; round <= rounds; round++) {
   ratios.push(us[1] / us[0]);
   say(`round ${round}: A ${Math.round(results[0].rps)} req/s, ${us[0].toFixed(1)} µs/req | B ${Math.round(results[1].rps)} req/s, ${us[1].toFixed(1)} µs/req | B/A ${(us[1] / us[0]).toFixed(3)}`);
 }
-const sorted = [...ratios].sort((x, y) => x - y);
-say(`B/A CPU per request: median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)}, range ${sorted[0].toFixed(3)}-${sorted.at(-1).toFixed(3)} (${ratios.filter((r) => r < 1).length} of ${ratios.length} rounds below 1)`);
-const stamp = meta.date.replace(/[-:]/g, '').replace(/\.\d+/, '').replace('T', '-');
-const out = join(repoRoot, 'bench/results', `${stamp}-simultaneous-${values.a}-${values.b}.md`);
+say(`B/A CPU per request: median ${median(ratios).toFixed(3)}, range ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)} (${ratios.filter((r) => r < 1).length} of ${ratios.length} rounds below 1)`);
+const out = join(repoRoot, 'bench/results', `${timestamp(new Date(meta.date))}-simultaneous-${values.a}-${values.b}.md`);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, [
   `# ${values.a} and ${values.b} at once`, '',
-  `\`${meta.command.replace('bench/run.mjs', 'bench/simultaneous.mjs')}\``, '',
+  `\`${meta.command}\``, '',
   `${meta.date}; commit ${meta.commit}${meta.buildB ? `, build B ${meta.buildB}` : ''}; ${meta.cpu}, ${meta.cores} cores; ${meta.kernel}; Node ${process.versions.node}`, '',
   ...lines.map((l) => `    ${l}`), '',
 ].join('\n'));

@@ -18,7 +18,8 @@ export function shellQuote(args) {
   return args.map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
-export function describeMachine(argv, repoRoot, gatewayEntryB = null) {
+/** `script` names the command the report repeats (bench/run.mjs unless told). */
+export function describeMachine(argv, repoRoot, gatewayEntryB = null, script = 'bench/run.mjs') {
   const tool = (bin, args, re) => {
     if (!which(bin)) return 'not installed';
     const v = versionOf(bin, args) ?? 'unknown';
@@ -33,7 +34,7 @@ export function describeMachine(argv, repoRoot, gatewayEntryB = null) {
   const commitB = gatewayEntryB ? versionOf('git', ['-C', path.dirname(gatewayEntryB), 'rev-parse', '--short', 'HEAD']) : null;
   return {
     date: new Date().toISOString(),
-    command: shellQuote(['node', 'bench/run.mjs', ...argv]),
+    command: shellQuote(['node', script, ...argv]),
     cpu: cpuModel(),
     cores: os.cpus().length,
     kernel: `${os.type()} ${os.release()}`,

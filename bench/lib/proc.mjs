@@ -178,3 +178,8 @@ export function versionOf(cmd, args) {
   const s = `${r.stdout ?? ''}`.trim() || `${r.stderr ?? ''}`.trim();
   return s ? s.split('\n')[0] : null;
 }
+
+/** A script's usage: its opening doc comment (`--help` of bench/instructions.mjs, bench/simultaneous.mjs). */
+export function usageOf(scriptUrl) {
+  return readFileSync(new URL(scriptUrl), 'utf8').split('*/')[0].replace(/^#!.*\n/, '').replace(/^\/\*\*?|^ \* ?/gm, '').trim();
+}
