@@ -502,7 +502,7 @@ export class OtlpProtobufEncoder implements SpanEncoder {
       w.string(span.traceState);
       pos = w.pos;
     }
-    if (span.parentSpanId !== null) {
+    if (span.hasParent) {
       buf[pos] = TAG_PARENT_SPAN_ID;
       buf[pos + 1] = 8;
       wordInto(buf, pos + 2, span.parent0);
@@ -519,8 +519,6 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     w.ensure(spanSizeBound(span, 3, 32));
     w.byte(TAG_SPAN);
     const start = w.begin(2);
-    // The tracer's records carry their ids as words; a record made elsewhere gets them from its hex.
-    if (!span.idWords) span.setIdWordsFromHex();
     this.#idsFromWords(w, span);
     w.byte(TAG_NAME);
     w.string(span.name);

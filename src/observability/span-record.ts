@@ -56,12 +56,14 @@ export const ATTRIBUTE_KEYS: readonly string[] = [
 /** A slot's value: a string, or a whole number (OTLP int_value); null when the span has none. */
 export type AttributeValue = string | number | null;
 
-/** One span, as recorded. Ids are lower-case hex; times are `performance.now()` milliseconds. */
+/**
+ * One span, as recorded. Times are `performance.now()` milliseconds. Ids are held as big-endian
+ * 32-bit words (int32), the form the protobuf encoder writes and the tracer draws them in; their
+ * lower-case hex (`traceId`, `spanId`, `parentSpanId`) is made when first read (an access log
+ * line, the JSON encoder, the console exporter), so a request exported as protobuf never makes
+ * it for the server span.
+ */
 export class SpanRecord {
-  readonly traceId: string;
-  readonly spanId: string;
-  /** The parent's span id, or null for a root span. */
-  readonly parentSpanId: string | null;
   /** Whether the parent came from the caller (OTLP span flags carry it). */
   readonly parentIsRemote: boolean;
   /** The W3C tracestate, normalized; null when there is none. */
@@ -74,13 +76,8 @@ export class SpanRecord {
   statusMessage: string | null = null;
   /** Indexed by the SLOT_* constants (twelve slots, see ATTRIBUTE_KEYS). */
   readonly attributes: AttributeValue[] = [null, null, null, null, null, null, null, null, null, null, null, null];
-  /**
-   * The same ids as big-endian 32-bit words (int32), when `idWords` (the tracer sets them from
-   * the bytes it drew or parsed): the protobuf encoder writes ids from these, where converting
-   * the hex back cost ~50 instructions a character (`charCodeAt`, in bench/instructions.mjs'
-   * profile). A record made without them gets them from its hex (setIdWordsFromHex).
-   */
-  idWords = false;
+  /** Whether the span has a parent (parent0/parent1 hold its id). */
+  hasParent = false;
   trace0 = 0;
   trace1 = 0;
   trace2 = 0;
@@ -89,11 +86,12 @@ export class SpanRecord {
   span1 = 0;
   parent0 = 0;
   parent1 = 0;
+  #traceId: string | null = null;
+  #spanId: string | null = null;
+  #parentSpanId: string | null = null;
 
-  constructor(traceId: string, spanId: string, parentSpanId: string | null, parentIsRemote: boolean, traceState: string | null, kind: number, name: string, startTime: number) {
-    this.traceId = traceId;
-    this.spanId = spanId;
-    this.parentSpanId = parentSpanId;
+  /** A span whose ids the caller sets next (setIds). */
+  constructor(parentIsRemote: boolean, traceState: string | null, kind: number, name: string, startTime: number) {
     this.parentIsRemote = parentIsRemote;
     this.traceState = traceState;
     this.kind = kind;
@@ -101,8 +99,25 @@ export class SpanRecord {
     this.startTime = startTime;
   }
 
-  /** The id words, the same ids as traceId, spanId and parentSpanId (the parent's from `parent`'s span words). */
-  setIdWords(trace: TraceWords, span: SpanWords, parent: SpanWords | null): void {
+  /** A span with the given hex ids (lower-case hex, as valid W3C ids are). */
+  static withHexIds(traceId: string, spanId: string, parentSpanId: string | null, parentIsRemote: boolean, traceState: string | null, kind: number, name: string, startTime: number): SpanRecord {
+    const span = new SpanRecord(parentIsRemote, traceState, kind, name, startTime);
+    span.trace0 = hexWord(traceId, 0);
+    span.trace1 = hexWord(traceId, 8);
+    span.trace2 = hexWord(traceId, 16);
+    span.trace3 = hexWord(traceId, 24);
+    span.span0 = hexWord(spanId, 0);
+    span.span1 = hexWord(spanId, 8);
+    if (parentSpanId !== null) {
+      span.hasParent = true;
+      span.parent0 = hexWord(parentSpanId, 0);
+      span.parent1 = hexWord(parentSpanId, 8);
+    }
+    return span;
+  }
+
+  /** The ids: the trace's, the span's own, and the parent's (`parent`'s span words) when there is one. */
+  setIds(trace: TraceWords, span: SpanWords, parent: SpanWords | null): void {
     this.trace0 = trace.trace0;
     this.trace1 = trace.trace1;
     this.trace2 = trace.trace2;
@@ -110,26 +125,24 @@ export class SpanRecord {
     this.span0 = span.span0;
     this.span1 = span.span1;
     if (parent !== null) {
+      this.hasParent = true;
       this.parent0 = parent.span0;
       this.parent1 = parent.span1;
     }
-    this.idWords = true;
   }
 
-  /** The id words from the hex ids (for records made outside the tracer, which has the bytes). */
-  setIdWordsFromHex(): void {
-    const trace = this.traceId;
-    this.trace0 = hexWord(trace, 0);
-    this.trace1 = hexWord(trace, 8);
-    this.trace2 = hexWord(trace, 16);
-    this.trace3 = hexWord(trace, 24);
-    this.span0 = hexWord(this.spanId, 0);
-    this.span1 = hexWord(this.spanId, 8);
-    if (this.parentSpanId !== null) {
-      this.parent0 = hexWord(this.parentSpanId, 0);
-      this.parent1 = hexWord(this.parentSpanId, 8);
-    }
-    this.idWords = true;
+  get traceId(): string {
+    return (this.#traceId ??= hexOfWords(this.trace0, this.trace1) + hexOfWords(this.trace2, this.trace3));
+  }
+
+  get spanId(): string {
+    return (this.#spanId ??= hexOfWords(this.span0, this.span1));
+  }
+
+  /** The parent's span id, or null for a root span. */
+  get parentSpanId(): string | null {
+    if (!this.hasParent) return null;
+    return (this.#parentSpanId ??= hexOfWords(this.parent0, this.parent1));
   }
 }
 
@@ -165,44 +178,60 @@ for (let b = 0; b < 256; b++) {
   HEX_CODES[2 * b] = hex.charCodeAt(0);
   HEX_CODES[2 * b + 1] = hex.charCodeAt(1);
 }
+/** The same two digits of every byte value as one little-endian 16-bit unit (a DataView store writes both). */
+const HEX_PAIRS = new Uint16Array(256);
+for (let b = 0; b < 256; b++) HEX_PAIRS[b] = HEX_CODES[2 * b] | (HEX_CODES[2 * b + 1] << 8);
 
-/** 8 bytes as 16 hex digits: one fromCharCode call (a third of what Buffer's hex slice costs for ids). */
-function hex8(p: Buffer, at: number): string {
+/** Two big-endian words as 16 lower-case hex digits (one fromCharCode call). */
+function hexOfWords(w0: number, w1: number): string {
   const h = HEX_CODES;
+  // 2 x each byte: the index of its first digit.
+  const a = (w0 >>> 23) & 510, b = (w0 >>> 15) & 510, c = (w0 >>> 7) & 510, d = (w0 << 1) & 510;
+  const e = (w1 >>> 23) & 510, f = (w1 >>> 15) & 510, g = (w1 >>> 7) & 510, i = (w1 << 1) & 510;
   return String.fromCharCode(
-    h[2 * p[at]], h[2 * p[at] + 1], h[2 * p[at + 1]], h[2 * p[at + 1] + 1], h[2 * p[at + 2]], h[2 * p[at + 2] + 1], h[2 * p[at + 3]], h[2 * p[at + 3] + 1],
-    h[2 * p[at + 4]], h[2 * p[at + 4] + 1], h[2 * p[at + 5]], h[2 * p[at + 5] + 1], h[2 * p[at + 6]], h[2 * p[at + 6] + 1], h[2 * p[at + 7]], h[2 * p[at + 7] + 1],
+    h[a], h[a + 1], h[b], h[b + 1], h[c], h[c + 1], h[d], h[d + 1], h[e], h[e + 1], h[f], h[f + 1], h[g], h[g + 1], h[i], h[i + 1],
   );
 }
-/** Whether bytes [at, at + n) are all zero (an id drawn so is invalid; almost always false at the first byte). */
-function allZero(p: Buffer, at: number, n: number): boolean {
-  for (let i = at; i < at + n; i++) if (p[i] !== 0) return false;
-  return true;
-}
+
 /**
- * 16 bytes as 32 hex digits, one flat string. (`hex8(p, at) + hex8(p, at + 8)` is a cons
- * string: every `charCodeAt` made on it later, by the JSON encoder say, takes a slower path,
- * ~13 instructions a character more in bench/instructions.mjs' profile.)
+ * `00-<trace id>-<span id>-01`, the traceparent of a recorded (sampled) span, made in a scratch
+ * buffer and read out as one flat string: the hex digits of each byte are one 16-bit store.
  */
-function hex16(p: Buffer, at: number): string {
-  const h = HEX_CODES;
-  return String.fromCharCode(
-    h[2 * p[at]], h[2 * p[at] + 1], h[2 * p[at + 1]], h[2 * p[at + 1] + 1], h[2 * p[at + 2]], h[2 * p[at + 2] + 1], h[2 * p[at + 3]], h[2 * p[at + 3] + 1],
-    h[2 * p[at + 4]], h[2 * p[at + 4] + 1], h[2 * p[at + 5]], h[2 * p[at + 5] + 1], h[2 * p[at + 6]], h[2 * p[at + 6] + 1], h[2 * p[at + 7]], h[2 * p[at + 7] + 1],
-    h[2 * p[at + 8]], h[2 * p[at + 8] + 1], h[2 * p[at + 9]], h[2 * p[at + 9] + 1], h[2 * p[at + 10]], h[2 * p[at + 10] + 1], h[2 * p[at + 11]], h[2 * p[at + 11] + 1],
-    h[2 * p[at + 12]], h[2 * p[at + 12] + 1], h[2 * p[at + 13]], h[2 * p[at + 13] + 1], h[2 * p[at + 14]], h[2 * p[at + 14] + 1], h[2 * p[at + 15]], h[2 * p[at + 15] + 1],
-  );
+const TRACEPARENT_LENGTH = 55;
+const traceparentScratch = Buffer.from('00-00000000000000000000000000000000-0000000000000000-01', 'latin1');
+const traceparentView = new DataView(traceparentScratch.buffer, traceparentScratch.byteOffset, TRACEPARENT_LENGTH);
+
+function putHexWord(at: number, word: number): void {
+  const v = traceparentView;
+  v.setUint16(at, HEX_PAIRS[word >>> 24], true);
+  v.setUint16(at + 2, HEX_PAIRS[(word >>> 16) & 255], true);
+  v.setUint16(at + 4, HEX_PAIRS[(word >>> 8) & 255], true);
+  v.setUint16(at + 6, HEX_PAIRS[word & 255], true);
 }
-const ZERO_TRACE_ID = '0'.repeat(32);
-const ZERO_SPAN_ID = '0'.repeat(16);
+
+export function sampledTraceparent(span: SpanRecord): string {
+  putHexWord(3, span.trace0);
+  putHexWord(11, span.trace1);
+  putHexWord(19, span.trace2);
+  putHexWord(27, span.trace3);
+  putHexWord(36, span.span0);
+  putHexWord(44, span.span1);
+  return traceparentScratch.toString('latin1', 0, TRACEPARENT_LENGTH);
+}
+
+/** The big-endian int32 at p[at..at+4). */
+function wordAt(p: Buffer, at: number): number {
+  return (p[at] << 24) | (p[at + 1] << 16) | (p[at + 2] << 8) | p[at + 3];
+}
 
 /**
  * Trace and span ids from a pool of cryptographically random bytes, refilled with
  * `randomFillSync` once every 64 KiB (2,730 root requests' ids): a fill has a fixed cost of
  * about 10 µs, so a smaller pool pays it more often (4 KiB: ~90 ns per request, 64 KiB: ~10).
- * An all-zero id is invalid in W3C Trace Context: it is drawn again.
+ * An all-zero id is invalid in W3C Trace Context: it is drawn again. The ids drawn are read
+ * from the source's words (a TraceWords and a SpanWords), until the next draw.
  */
-export class IdSource {
+export class IdSource implements TraceWords, SpanWords {
   readonly #pool = Buffer.allocUnsafe(ID_POOL_BYTES);
   #at = ID_POOL_BYTES;
 
@@ -216,7 +245,6 @@ export class IdSource {
     return at;
   }
 
-  /** The words of the last trace id and span id drawn (see SpanRecord.idWords). */
   trace0 = 0;
   trace1 = 0;
   trace2 = 0;
@@ -224,27 +252,31 @@ export class IdSource {
   span0 = 0;
   span1 = 0;
 
-  traceId(): string {
+  /** A new trace id into trace0..trace3. */
+  drawTraceId(): void {
     const p = this.#pool;
     for (;;) {
       const at = this.#take(16);
-      if (allZero(p, at, 16)) continue;
-      this.trace0 = p.readInt32BE(at);
-      this.trace1 = p.readInt32BE(at + 4);
-      this.trace2 = p.readInt32BE(at + 8);
-      this.trace3 = p.readInt32BE(at + 12);
-      return hex16(p, at);
+      const t0 = wordAt(p, at), t1 = wordAt(p, at + 4), t2 = wordAt(p, at + 8), t3 = wordAt(p, at + 12);
+      if ((t0 | t1 | t2 | t3) === 0) continue;
+      this.trace0 = t0;
+      this.trace1 = t1;
+      this.trace2 = t2;
+      this.trace3 = t3;
+      return;
     }
   }
 
-  spanId(): string {
+  /** A new span id into span0, span1. */
+  drawSpanId(): void {
     const p = this.#pool;
     for (;;) {
       const at = this.#take(8);
-      if (allZero(p, at, 8)) continue;
-      this.span0 = p.readInt32BE(at);
-      this.span1 = p.readInt32BE(at + 4);
-      return hex8(p, at);
+      const s0 = wordAt(p, at), s1 = wordAt(p, at + 4);
+      if ((s0 | s1) === 0) continue;
+      this.span0 = s0;
+      this.span1 = s1;
+      return;
     }
   }
 }
@@ -302,11 +334,9 @@ export class SpanClock {
 }
 
 /** The fields of a valid traceparent; parseTraceparent fills one reusable object. */
-export interface TraceparentFields {
-  traceId: string;
-  spanId: string;
+export interface TraceparentFields extends TraceWords, SpanWords {
   flags: number;
-  /** The ids as big-endian int32 words (see SpanRecord.idWords). */
+  /** The ids as big-endian int32 words (see SpanRecord). */
   trace0: number;
   trace1: number;
   trace2: number;
@@ -317,7 +347,7 @@ export interface TraceparentFields {
 
 /** A TraceparentFields to fill. */
 export function emptyTraceparent(): TraceparentFields {
-  return { traceId: '', spanId: '', flags: 0, trace0: 0, trace1: 0, trace2: 0, trace3: 0, span0: 0, span1: 0 };
+  return { flags: 0, trace0: 0, trace1: 0, trace2: 0, trace3: 0, span0: 0, span1: 0 };
 }
 
 /** Eight lower-case hex digits of s from `at` as an int32 (the caller knows them to be hex). */
@@ -359,18 +389,16 @@ export function parseTraceparent(raw: string, out: TraceparentFields): boolean {
   const f0 = hexDigit(value.charCodeAt(53));
   const f1 = hexDigit(value.charCodeAt(54));
   if (f0 < 0 || f1 < 0) return false;
-  const traceId = value.slice(3, 35);
-  const spanId = value.slice(36, 52);
-  if (traceId === ZERO_TRACE_ID || spanId === ZERO_SPAN_ID) return false;
-  out.traceId = traceId;
-  out.spanId = spanId;
+  const t0 = hexWord(value, 3), t1 = hexWord(value, 11), t2 = hexWord(value, 19), t3 = hexWord(value, 27);
+  const s0 = hexWord(value, 36), s1 = hexWord(value, 44);
+  if ((t0 | t1 | t2 | t3) === 0 || (s0 | s1) === 0) return false;
   out.flags = f0 * 16 + f1;
-  out.trace0 = hexWord(value, 3);
-  out.trace1 = hexWord(value, 11);
-  out.trace2 = hexWord(value, 19);
-  out.trace3 = hexWord(value, 27);
-  out.span0 = hexWord(value, 36);
-  out.span1 = hexWord(value, 44);
+  out.trace0 = t0;
+  out.trace1 = t1;
+  out.trace2 = t2;
+  out.trace3 = t3;
+  out.span0 = s0;
+  out.span1 = s1;
   return true;
 }
 
@@ -411,10 +439,9 @@ export function normalizeTraceState(raw: string): string {
  * XOR-ed, compared with ratio x 2^32), so that a non-parent-based ratio sampler agrees with
  * any other OpenTelemetry service that sees the same trace.
  */
-export function traceIdRatioSampled(traceId: string, ratio: number): boolean {
+export function traceIdRatioSampled(trace: TraceWords, ratio: number): boolean {
   if (ratio >= 1) return true;
   if (ratio <= 0) return false;
-  let accumulated = 0;
-  for (let i = 0; i < 32; i += 8) accumulated = (accumulated ^ parseInt(traceId.slice(i, i + 8), 16)) >>> 0;
+  const accumulated = (trace.trace0 ^ trace.trace1 ^ trace.trace2 ^ trace.trace3) >>> 0;
   return accumulated < Math.floor(ratio * 0xffff_ffff);
 }

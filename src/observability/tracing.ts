@@ -29,13 +29,12 @@ import { performance } from 'node:perf_hooks';
 import { parseKeyPairsIntoRecord } from '@opentelemetry/core';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import type { Logger } from './logger.js';
-import { setTraceLogFields } from './logger.js';
 import { OtlpJsonEncoder, OtlpProtobufEncoder } from './otlp-encode.js';
 import { ConsoleSpanExporter, OtlpHttpExporter, otlpHeaderProblem, SpanBatcher, type BatchSettings, type OtlpHttpSettings, type SpanExporter } from './span-export.js';
 import {
   emptyTraceparent, IdSource, normalizeTraceState, parseTraceparent, SLOT_DESTINATION, SLOT_ERROR_CODE, SLOT_ERROR_TYPE, SLOT_METHOD,
   SLOT_METHOD_ORIGINAL, SLOT_RESEND_COUNT, SLOT_ROUTE, SLOT_SERVER_ADDRESS, SLOT_SERVER_PORT, SLOT_STATUS_CODE,
-  SLOT_URL_PATH, SLOT_URL_SCHEME, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SpanClock, SpanRecord, STATUS_ERROR,
+  SLOT_URL_PATH, SLOT_URL_SCHEME, sampledTraceparent, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SpanClock, SpanRecord, STATUS_ERROR,
   traceIdRatioSampled,
 } from './span-record.js';
 import type { RequestTrace, RequestTracer } from './tracing-types.js';
@@ -340,21 +339,22 @@ export class CompactRequestTracer implements GatewayTracer {
     let record: boolean;
     if (!hasParent) record = plan.rootRatio >= 1 || (plan.rootRatio > 0 && Math.random() < plan.rootRatio);
     else if (plan.followParent) record = (parent.flags & 1) === 1;
-    else record = traceIdRatioSampled(parent.traceId, plan.rootRatio);
+    else record = traceIdRatioSampled(parent, plan.rootRatio);
     if (!record) return null;
 
     const known = KNOWN_METHODS.has(method);
     const ids = this.#ids;
-    const spanId = ids.spanId();
+    ids.drawSpanId();
     const name = this.#serverName(known ? method : 'HTTP', routeId);
     let server: SpanRecord;
     if (hasParent) {
       const state = tracestate === undefined ? null : this.#traceState(tracestate);
-      server = new SpanRecord(parent.traceId, spanId, parent.spanId, true, state, SPAN_KIND_SERVER, name, at);
-      server.setIdWords(parent, ids, parent);
+      server = new SpanRecord(true, state, SPAN_KIND_SERVER, name, at);
+      server.setIds(parent, ids, parent);
     } else {
-      server = new SpanRecord(ids.traceId(), spanId, null, false, null, SPAN_KIND_SERVER, name, at);
-      server.setIdWords(ids, ids, null);
+      ids.drawTraceId();
+      server = new SpanRecord(false, null, SPAN_KIND_SERVER, name, at);
+      server.setIds(ids, ids, null);
     }
     const a = server.attributes;
     a[SLOT_METHOD] = known ? method : '_OTHER';
@@ -393,8 +393,9 @@ export class CompactRequestTracer implements GatewayTracer {
   startClient(server: SpanRecord, method: string, destinationId: string, address: string, attempt: number, at: number): SpanRecord {
     const hp = this.#destinations.get(address) ?? cachedHostPort(this.#destinations, address, address.replace(/^[A-Za-z][A-Za-z0-9+.-]*:\/\//, ''));
     const ids = this.#ids;
-    const client = new SpanRecord(server.traceId, ids.spanId(), server.spanId, false, server.traceState, SPAN_KIND_CLIENT, method === '_OTHER' ? 'HTTP' : method, at);
-    client.setIdWords(server, ids, server);
+    ids.drawSpanId();
+    const client = new SpanRecord(false, server.traceState, SPAN_KIND_CLIENT, method === '_OTHER' ? 'HTTP' : method, at);
+    client.setIds(server, ids, server);
     const a = client.attributes;
     a[SLOT_METHOD] = method;
     a[SLOT_SERVER_ADDRESS] = hp.host;
@@ -420,15 +421,19 @@ class CompactRequestTrace implements RequestTrace {
   readonly #server: SpanRecord;
   readonly #method: string;
   #client: SpanRecord | null = null;
-  readonly traceId: string;
-  readonly spanId: string;
 
   constructor(tracer: CompactRequestTracer, server: SpanRecord, method: string) {
     this.#tracer = tracer;
     this.#server = server;
     this.#method = method;
-    this.traceId = server.traceId;
-    this.spanId = server.spanId;
+  }
+
+  get traceId(): string {
+    return this.#server.traceId;
+  }
+
+  get spanId(): string {
+    return this.#server.spanId;
   }
 
   startUpstream(destinationId: string, address: string, attempt: number, at = performance.now()): { readonly traceparent: string; readonly tracestate: string | null } {
@@ -436,7 +441,7 @@ class CompactRequestTrace implements RequestTrace {
     const client = this.#tracer.startClient(this.#server, this.#method, destinationId, address, attempt, at);
     this.#client = client;
     // Recorded spans are sampled: flags 01.
-    return { traceparent: `00-${client.traceId}-${client.spanId}-01`, tracestate: client.traceState };
+    return { traceparent: sampledTraceparent(client), tracestate: client.traceState };
   }
 
   endUpstream(status: number, errorCode: string | null, at = performance.now()): void {
@@ -475,7 +480,5 @@ class CompactRequestTrace implements RequestTrace {
       }
     }
     this.#tracer.ended(server, at);
-    // The pipeline writes the request's access log line right after end(), in this same turn.
-    setTraceLogFields(this.traceId, this.spanId);
   }
 }

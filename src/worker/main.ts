@@ -72,7 +72,9 @@ const pipeline = new Pipeline(state, {
     bodyTimeoutMs: settings.requestBodyTimeoutMs,
     maxRequestsPerWorker: settings.maxRequestsPerWorker,
   },
-  onAccess: settings.accessLog ? (entry) => log.info({ access: entry }, 'request') : null,
+  onAccess: settings.accessLog
+    ? (entry, trace) => log.info(trace === null ? { access: entry } : { trace_id: trace.traceId, span_id: trace.spanId, access: entry }, 'request')
+    : null,
   metrics: data.metrics ? new Float64Array(data.metrics) : null,
   maxRoutes: data.maxRoutes,
   tracer,

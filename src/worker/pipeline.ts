@@ -62,7 +62,8 @@ export interface PipelineOptions {
   /** Longest pause between two reads of an upstream response body (the forwarder's). */
   readonly upstreamBodyIdleTimeoutMs: number;
   readonly requestLimits: RequestLimits;
-  readonly onAccess: ((entry: AccessEntry) => void) | null;
+  /** One access log line per request; `trace` is the request's when it was recorded (its ids join the line to the trace). */
+  readonly onAccess: ((entry: AccessEntry, trace: RequestTrace | null) => void) | null;
   /** This worker's metrics block (see shm/metrics-layout.ts), or null when metrics are off. */
   readonly metrics: Float64Array | null;
   /** Route table capacity: the unmatched-requests cells sit after the last route slot. */
@@ -182,7 +183,7 @@ export class Pipeline {
     const seconds = (performance.now() - started) / 1000;
     const status = ERRORS[code].status;
     this.record(route === null ? unmatchedSlot(this.#options.maxRoutes) : route.slot, method, status, code, seconds, -1, 0, 0, false);
-    this.#options.onAccess?.({ method, path, route: route?.id ?? null, destination: null, status, code, durationMs: Math.round(seconds * 1e6) / 1000 });
+    this.#options.onAccess?.({ method, path, route: route?.id ?? null, destination: null, status, code, durationMs: Math.round(seconds * 1e6) / 1000 }, null);
   }
 
   handle(res: HttpResponse, req: HttpRequest): void {
@@ -1023,7 +1024,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
       log({
         method: this.#method, path: this.#path, route: this.#route.id, destination: this.#destination?.id ?? null,
         status, code, durationMs: Math.round(seconds * 1e6) / 1000,
-      });
+      }, this.#trace);
     }
   }
 }

@@ -94,13 +94,13 @@ function sampleSpans(): SpanRecord[] {
   aborted.startUpstream('d3', 'http://upstream.internal', 1);
   aborted.end(499, null);
   // 16 KiB path: a span length needing a 3-byte varint (and so the envelope's lengths); a bare span: a 1-byte one.
-  const big = new SpanRecord('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', null, false, null, SPAN_KIND_SERVER, 'GET big', 12.5);
+  const big = SpanRecord.withHexIds('4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7', null, false, null, SPAN_KIND_SERVER, 'GET big', 12.5);
   big.attributes[SLOT_URL_PATH] = `/${'x'.repeat(16_500)}`;
   big.attributes[SLOT_ROUTE] = 'ü'.repeat(100);
   big.endTime = 13.25;
   spans.push(big);
   // A record made outside the tracer with a parent: its id words come from its hex.
-  const bare = new SpanRecord('00000000000000000000000000000001', '0000000000000001', 'fedcba9876543210', true, null, SPAN_KIND_SERVER, 'a', 0);
+  const bare = SpanRecord.withHexIds('00000000000000000000000000000001', '0000000000000001', 'fedcba9876543210', true, null, SPAN_KIND_SERVER, 'a', 0);
   bare.endTime = 8_000_000_000.123456;
   spans.push(bare);
   // Readings from the tracer are this process's performance.now(): fine with the fixed origin too.
@@ -141,7 +141,7 @@ describe('OTLP encoders, against @opentelemetry/otlp-transformer', () => {
     // A full batch-sized body: repeated and many distinct attribute values, in several batches.
     const spans: SpanRecord[] = [];
     for (let i = 0; i < 700; i++) {
-      const s = new SpanRecord('4bf92f3577b34da6a3ce929d0e0e4736', (i + 1).toString(16).padStart(16, '0'), null, false, null, SPAN_KIND_SERVER, 'GET r', i);
+      const s = SpanRecord.withHexIds('4bf92f3577b34da6a3ce929d0e0e4736', (i + 1).toString(16).padStart(16, '0'), null, false, null, SPAN_KIND_SERVER, 'GET r', i);
       s.attributes[SLOT_ROUTE] = `route-${i % 300}`;
       s.attributes[SLOT_URL_PATH] = `/p/${i}`;
       s.attributes[SLOT_STATUS_CODE] = 200 + (i % 3);
@@ -169,7 +169,7 @@ describe('OTLP encoders, against @opentelemetry/otlp-transformer', () => {
         current = [...current];
         current[slot] = current[slot] === null ? v : typeof v === 'number' ? (i % 4 === 0 ? null : v + i) : (i % 4 === 0 ? null : `${v}-${i}`);
       }
-      const s = new SpanRecord('4bf92f3577b34da6a3ce929d0e0e4736', (i + 1).toString(16).padStart(16, '0'), null, false, null, kind, 'GET r', i);
+      const s = SpanRecord.withHexIds('4bf92f3577b34da6a3ce929d0e0e4736', (i + 1).toString(16).padStart(16, '0'), null, false, null, kind, 'GET r', i);
       current.forEach((v, slot) => { s.attributes[slot] = v; });
       s.endTime = i + 1;
       spans.push(s);

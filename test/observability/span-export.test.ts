@@ -8,7 +8,7 @@ import { SpanClock, SpanRecord, SPAN_KIND_SERVER } from '../../src/observability
 import { decodeTraceExport } from '../support/otlp-decode.js';
 
 function span(i: number): SpanRecord {
-  const s = new SpanRecord('4bf92f3577b34da6a3ce929d0e0e4736', (i + 1).toString(16).padStart(16, '0'), null, false, null, SPAN_KIND_SERVER, `GET ${i}`, i);
+  const s = SpanRecord.withHexIds('4bf92f3577b34da6a3ce929d0e0e4736', (i + 1).toString(16).padStart(16, '0'), null, false, null, SPAN_KIND_SERVER, `GET ${i}`, i);
   s.endTime = i + 1;
   return s;
 }
