@@ -75,14 +75,6 @@ const TAG_VALUE = (2 << 3) | LEN;
 const TAG_STRING_VALUE = (1 << 3) | LEN;
 const TAG_INT_VALUE = 3 << 3;
 
-/** A big-endian 32-bit word (an int32 or uint32) into buf at pos. */
-function wordInto(buf: Uint8Array, pos: number, word: number): void {
-  buf[pos] = word >>> 24;
-  buf[pos + 1] = word >>> 16;
-  buf[pos + 2] = word >>> 8;
-  buf[pos + 3] = word;
-}
-
 /** "00" "01" ... "99" as ASCII byte pairs. */
 const DIGIT_PAIRS = Buffer.from(Array.from({ length: 100 }, (_, i) => String(i).padStart(2, '0')).join(''));
 
@@ -116,6 +108,8 @@ function utf8Length(s: string): number {
  */
 export class ByteWriter {
   buf: Buffer;
+  /** A DataView of `buf` (kept in step with it): multi-byte stores in one operation. */
+  dv: DataView;
   pos = 0;
   readonly #words: [number, number] = [0, 0];
   #seconds = -1;
@@ -123,6 +117,7 @@ export class ByteWriter {
 
   constructor(size: number) {
     this.buf = Buffer.allocUnsafe(size);
+    this.dv = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.length);
   }
 
   ensure(extra: number): void {
@@ -132,6 +127,7 @@ export class ByteWriter {
     const next = Buffer.allocUnsafe(size);
     this.buf.copy(next, 0, 0, this.pos);
     this.buf = next;
+    this.dv = new DataView(next.buffer, next.byteOffset, next.length);
   }
 
   /** The bytes written so far (a view: it changes when the writer is written again). */
@@ -162,23 +158,6 @@ export class ByteWriter {
     }
     buf[pos++] = n;
     this.pos = pos;
-  }
-
-  uint32le(n: number): void {
-    const buf = this.buf;
-    const pos = this.pos;
-    buf[pos] = n & 0xff;
-    buf[pos + 1] = (n >>> 8) & 0xff;
-    buf[pos + 2] = (n >>> 16) & 0xff;
-    buf[pos + 3] = n >>> 24;
-    this.pos = pos + 4;
-  }
-
-  /** A reading as Unix nanoseconds, fixed64 (protobuf). */
-  time(clock: SpanClock, readingMs: number): void {
-    clock.words(readingMs, this.#words);
-    this.uint32le(this.#words[0]);
-    this.uint32le(this.#words[1]);
   }
 
   /** A reading as Unix nanoseconds in decimal digits (JSON), without making a string. */
@@ -365,28 +344,49 @@ function attribute(w: ByteWriter, slot: number, value: AttributeValue): void {
 }
 
 /**
- * The encoded attributes of slots [0, STABLE_SLOTS) of the last span of one kind, with the
- * values they encode. Spans of a route repeat them, so the next span copies the bytes in one
- * `set` instead of writing six or seven key-values (about a fifth of a span's encoding in
- * bench/instructions.mjs' profile); a span with other values encodes them and is remembered.
+ * What the last span of one kind shared with the spans of its route, encoded: its name, its
+ * kind and its attributes of slots [0, STABLE_SLOTS) (method, route, scheme, host,
+ * destination, status), with the values they encode. While the next span has the same, its
+ * encoding copies these bytes in one `set`; a span with other values encodes them and is
+ * remembered. (Protobuf readers take a message's fields in any order, and the occurrences of a
+ * repeated field need not be adjacent: the block sits between the ids and the times.)
  */
-class StableAttributes {
+class StablePart {
+  #name = '';
   readonly #values: AttributeValue[] = new Array<AttributeValue>(STABLE_SLOTS).fill(null);
   #known = false;
   bytes: Buffer = Buffer.alloc(0);
 
-  matches(attributes: readonly AttributeValue[]): boolean {
-    if (!this.#known) return false;
+  matches(span: SpanRecord): boolean {
+    if (!this.#known || span.name !== this.#name) return false;
     const values = this.#values;
+    const attributes = span.attributes;
     for (let slot = 0; slot < STABLE_SLOTS; slot++) if (values[slot] !== attributes[slot]) return false;
     return true;
   }
 
-  remember(attributes: readonly AttributeValue[], encoded: Buffer): void {
-    for (let slot = 0; slot < STABLE_SLOTS; slot++) this.#values[slot] = attributes[slot];
+  remember(span: SpanRecord, encoded: Buffer): void {
+    this.#name = span.name;
+    for (let slot = 0; slot < STABLE_SLOTS; slot++) this.#values[slot] = span.attributes[slot];
     this.bytes = Buffer.from(encoded);
     this.#known = true;
   }
+}
+
+/**
+ * An upper bound of what a span's encoding adds to its stable part (StablePart): tags, ids,
+ * times, flags, the tracestate, the status and the attributes from STABLE_SLOTS on.
+ */
+function variableSizeBound(span: SpanRecord): number {
+  let n = 128;
+  if (span.traceState !== null) n += 3 * span.traceState.length;
+  if (span.statusMessage !== null) n += 3 * span.statusMessage.length;
+  const attributes = span.attributes;
+  for (let slot = STABLE_SLOTS; slot < attributes.length; slot++) {
+    const value = attributes[slot];
+    if (value !== null) n += 32 + ATTRIBUTE_KEYS[slot].length + (typeof value === 'string' ? 3 * value.length : 20);
+  }
+  return n;
 }
 
 /** `KeyValue { key, value: AnyValue { string_value } }` up to the value's `bytes` UTF-8 bytes. */
@@ -481,20 +481,36 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     return this.finish(w);
   }
 
-  /** The trace id, span id and parent span id fields (1, 2, 4) from the record's words. */
-  #idsFromWords(w: ByteWriter, span: SpanRecord): void {
+  readonly #serverStable = new StablePart();
+  readonly #clientStable = new StablePart();
+  readonly #words: [number, number] = [0, 0];
+
+  /**
+   * `2: Span`: ids (1, 2, 3, 4), the stable part (5, 6 and the repeating attributes, 9), times
+   * (7, 8), the other attributes (9), status (15), flags (16). The ids, times and flags are
+   * stored with the writer's DataView (ids are big-endian words; fixed64 and fixed32 are
+   * little-endian).
+   */
+  #span(w: ByteWriter, span: SpanRecord): void {
+    const stable = span.kind === SPAN_KIND_SERVER ? this.#serverStable : this.#clientStable;
+    const hit = stable.matches(span);
+    w.ensure(hit ? stable.bytes.length + variableSizeBound(span) : spanSizeBound(span, 3, 32));
     const buf = w.buf;
-    let pos = w.pos;
+    const dv = w.dv;
+    buf[w.pos] = TAG_SPAN;
+    // Two bytes for the span's length (128 B to 16 KiB; end() moves the body when it is not).
+    const start = w.pos + 3;
+    let pos = start;
     buf[pos] = TAG_TRACE_ID;
     buf[pos + 1] = 16;
-    wordInto(buf, pos + 2, span.trace0);
-    wordInto(buf, pos + 6, span.trace1);
-    wordInto(buf, pos + 10, span.trace2);
-    wordInto(buf, pos + 14, span.trace3);
+    dv.setInt32(pos + 2, span.trace0);
+    dv.setInt32(pos + 6, span.trace1);
+    dv.setInt32(pos + 10, span.trace2);
+    dv.setInt32(pos + 14, span.trace3);
     buf[pos + 18] = TAG_SPAN_ID;
     buf[pos + 19] = 8;
-    wordInto(buf, pos + 20, span.span0);
-    wordInto(buf, pos + 24, span.span1);
+    dv.setInt32(pos + 20, span.span0);
+    dv.setInt32(pos + 24, span.span1);
     pos += 28;
     if (span.traceState !== null && span.traceState !== '') {
       w.pos = pos;
@@ -505,38 +521,36 @@ export class OtlpProtobufEncoder implements SpanEncoder {
     if (span.hasParent) {
       buf[pos] = TAG_PARENT_SPAN_ID;
       buf[pos + 1] = 8;
-      wordInto(buf, pos + 2, span.parent0);
-      wordInto(buf, pos + 6, span.parent1);
+      dv.setInt32(pos + 2, span.parent0);
+      dv.setInt32(pos + 6, span.parent1);
       pos += 10;
     }
-    w.pos = pos;
-  }
-
-  readonly #serverStable = new StableAttributes();
-  readonly #clientStable = new StableAttributes();
-
-  #span(w: ByteWriter, span: SpanRecord): void {
-    w.ensure(spanSizeBound(span, 3, 32));
-    w.byte(TAG_SPAN);
-    const start = w.begin(2);
-    this.#idsFromWords(w, span);
-    w.byte(TAG_NAME);
-    w.string(span.name);
-    w.byte(TAG_KIND);
-    w.byte(span.kind);
-    w.byte(TAG_START);
-    w.time(this.#clock, span.startTime);
-    w.byte(TAG_END);
-    w.time(this.#clock, span.endTime);
-    const attributes = span.attributes;
-    const stable = span.kind === SPAN_KIND_SERVER ? this.#serverStable : this.#clientStable;
-    if (stable.matches(attributes)) {
-      w.raw(stable.bytes);
+    if (hit) {
+      buf.set(stable.bytes, pos);
+      pos += stable.bytes.length;
     } else {
-      const from = w.pos;
+      w.pos = pos;
+      w.byte(TAG_NAME);
+      w.string(span.name);
+      w.byte(TAG_KIND);
+      w.byte(span.kind);
+      const attributes = span.attributes;
       for (let slot = 0; slot < STABLE_SLOTS; slot++) attribute(w, slot, attributes[slot]);
-      stable.remember(attributes, w.buf.subarray(from, w.pos));
+      stable.remember(span, buf.subarray(pos, w.pos));
+      pos = w.pos;
     }
+    const words = this.#words;
+    const clock = this.#clock;
+    buf[pos] = TAG_START;
+    clock.words(span.startTime, words);
+    dv.setUint32(pos + 1, words[0], true);
+    dv.setUint32(pos + 5, words[1], true);
+    buf[pos + 9] = TAG_END;
+    clock.words(span.endTime, words);
+    dv.setUint32(pos + 10, words[0], true);
+    dv.setUint32(pos + 14, words[1], true);
+    w.pos = pos + 18;
+    const attributes = span.attributes;
     for (let slot = STABLE_SLOTS; slot < attributes.length; slot++) attribute(w, slot, attributes[slot]);
     if (span.statusCode !== STATUS_UNSET) {
       const message = span.statusMessage;
@@ -551,10 +565,20 @@ export class OtlpProtobufEncoder implements SpanEncoder {
       w.byte(TAG_STATUS_CODE);
       w.byte(span.statusCode);
     }
-    w.byte(TAG_FLAGS_BYTES[0]);
-    w.byte(TAG_FLAGS_BYTES[1]);
-    w.uint32le(spanFlags(span));
-    w.end(start, 2);
+    pos = w.pos;
+    buf[pos] = TAG_FLAGS_BYTES[0];
+    buf[pos + 1] = TAG_FLAGS_BYTES[1];
+    dv.setUint32(pos + 2, spanFlags(span), true);
+    pos += 6;
+    const length = pos - start;
+    if (length >= 0x80 && length < 0x4000) {
+      buf[start - 2] = (length & 0x7f) | 0x80;
+      buf[start - 1] = length >>> 7;
+      w.pos = pos;
+    } else {
+      w.pos = pos;
+      w.end(start, 2);
+    }
   }
 }
 

@@ -155,8 +155,8 @@ describe('OTLP encoders, against @opentelemetry/otlp-transformer', () => {
   });
 
   it('protobuf_spansThatDifferFromThePreviousInOneAttribute_decodeAsTheOfficialSerializer', () => {
-    // The encoder copies the first STABLE_SLOTS attributes from the last span of the same kind
-    // when they are the same: each span here differs from the one before in one slot only
+    // The encoder copies the name and the first STABLE_SLOTS attributes from the last span of
+    // the same kind when they are the same: each span here differs from the one before in one slot only
     // (each slot in turn, strings and numbers, set and cleared), in both kinds.
     const values: Array<string | number | null> = ['GET', 'r1', 'http', 'PURGE', 'api.example', 8443, 'd1', 200, '/a', 2, 'ERR', 'CODE'];
     const spans: SpanRecord[] = [];
@@ -174,6 +174,15 @@ describe('OTLP encoders, against @opentelemetry/otlp-transformer', () => {
       s.endTime = i + 1;
       spans.push(s);
     }
+    // The name is copied with those attributes: spans that differ from the one before in their name only.
+    ['GET renamed', 'GET r', 'GET renamed'].forEach((name, n) => {
+      for (const kind of [SPAN_KIND_SERVER, SPAN_KIND_CLIENT]) {
+        const s = SpanRecord.withHexIds('4bf92f3577b34da6a3ce929d0e0e4736', (1000 + 2 * n + kind).toString(16).padStart(16, '0'), null, false, null, kind, name, n);
+        current.forEach((v, slot) => { s.attributes[slot] = v; });
+        s.endTime = n + 1;
+        spans.push(s);
+      }
+    });
     expect(normalize(decodeTraceExport(new OtlpProtobufEncoder(ORIGIN, clock).encode(spans))))
       .toEqual(normalize(decodeTraceExport(ProtobufTraceSerializer.serializeRequest(spans.map(readable))!)));
   });
