@@ -324,6 +324,14 @@ export class CompactRequestTracer implements GatewayTracer {
   #lastNameMethod = '';
   #lastNameRoute = '';
   #lastName = '';
+  /**
+   * The last request's method and Host, with what was derived from them: requests tend to repeat
+   * both, and comparing a fresh string with the last one costs less than hashing it for a lookup.
+   */
+  #lastMethod = '';
+  #lastMethodKnown = false;
+  #lastHost = '';
+  #lastHostPort: HostPort = { host: '', port: undefined };
 
   constructor(plan: SamplingPlan, onEnd: (span: SpanRecord) => void, shutdown: () => Promise<void> = () => Promise.resolve()) {
     this.#plan = plan;
@@ -342,7 +350,11 @@ export class CompactRequestTracer implements GatewayTracer {
     else record = traceIdRatioSampled(parent, plan.rootRatio);
     if (!record) return null;
 
-    const known = KNOWN_METHODS.has(method);
+    if (method !== this.#lastMethod) {
+      this.#lastMethod = method;
+      this.#lastMethodKnown = KNOWN_METHODS.has(method);
+    }
+    const known = this.#lastMethodKnown;
     const ids = this.#ids;
     ids.drawSpanId();
     const name = this.#serverName(known ? method : 'HTTP', routeId);
@@ -363,7 +375,11 @@ export class CompactRequestTracer implements GatewayTracer {
     a[SLOT_URL_SCHEME] = 'http';
     if (!known) a[SLOT_METHOD_ORIGINAL] = method;
     if (host) {
-      const hp = cachedHostPort(this.#hosts, host, host);
+      if (host !== this.#lastHost) {
+        this.#lastHost = host;
+        this.#lastHostPort = cachedHostPort(this.#hosts, host, host);
+      }
+      const hp = this.#lastHostPort;
       a[SLOT_SERVER_ADDRESS] = hp.host;
       if (hp.port !== undefined) a[SLOT_SERVER_PORT] = hp.port;
     }

@@ -145,6 +145,22 @@ describe('CompactRequestTracer', () => {
     expect(spanAttributes(client)['http.request.method']).toBe('_OTHER');
   });
 
+  it('start_requestsThatChangeMethodOrHostFromOneToTheNext_eachGetTheirOwn', () => {
+    const { spans, tracer } = harness();
+    // What the tracer derives from the last request's method and Host must follow every change.
+    const requests: Array<[string, string]> = [
+      ['GET', 'a.example:8080'], ['GET', 'a.example:8080'], ['PURGE', 'a.example:8080'], ['PURGE', 'b.example'],
+      ['GET', 'b.example'], ['GET', ''], ['POST', 'a.example:8080'], ['PURGE', '[::1]:9'],
+    ];
+    for (const [method, host] of requests) tracer.start(method, '/', 'r', host, undefined, undefined)!.end(200, null);
+    expect(spans.map((s) => [s.name, spanAttributes(s)['http.request.method'], spanAttributes(s)['http.request.method_original'], spanAttributes(s)['server.address'], spanAttributes(s)['server.port']])).toEqual([
+      ['GET r', 'GET', undefined, 'a.example', 8080], ['GET r', 'GET', undefined, 'a.example', 8080],
+      ['HTTP r', '_OTHER', 'PURGE', 'a.example', 8080], ['HTTP r', '_OTHER', 'PURGE', 'b.example', undefined],
+      ['GET r', 'GET', undefined, 'b.example', undefined], ['GET r', 'GET', undefined, undefined, undefined],
+      ['POST r', 'POST', undefined, 'a.example', 8080], ['HTTP r', '_OTHER', 'PURGE', '::1', 9],
+    ]);
+  });
+
   it('start_normalizesTheCallersTracestate_asOpenTelemetryDoes', () => {
     const { tracer } = harness();
     const traceparent = `00-${CALLER_TRACE}-${CALLER_SPAN}-01`;
