@@ -38,7 +38,7 @@ function run(encode) {
       n++;
     }
     : () => { n++; };
-  const tracer = new CompactRequestTracer(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'always_on' }, () => undefined).plan, onEnd);
+  const tracer = new CompactRequestTracer(samplerFromEnv({ OTEL_TRACES_SAMPLER: 'always_on' }, () => undefined).plan, { add: onEnd });
   const c0 = process.cpuUsage();
   for (let i = 0; i < requests; i++) {
     const t = tracer.start('GET', '/orders/42', 'orders', 'api.example:8080', undefined, undefined, i);

@@ -30,7 +30,6 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   AlwaysOnSampler, BatchSpanProcessor, NodeTracerProvider, ParentBasedSampler, SamplingDecision,
 } from '@opentelemetry/sdk-trace-node';
-import { setTraceLogFields } from '../../dist/observability/logger.js';
 import { ByteWriter, OtlpJsonEncoder, OtlpProtobufEncoder } from '../../dist/observability/otlp-encode.js';
 import { SpanClock } from '../../dist/observability/span-record.js';
 import { CompactRequestTracer, samplerFromEnv } from '../../dist/observability/tracing.js';
@@ -102,7 +101,6 @@ function sdkRequest({ tracer, sampler }) {
   client.end();
   server.setAttribute('http.response.status_code', 200);
   server.end();
-  setTraceLogFields(sctx.traceId, sctx.spanId);
   return traceparent.length + (tracestate === null ? 0 : 1);
 }
 
@@ -118,9 +116,11 @@ function compactRequest(tracer) {
 
 const sdkRecord = sdkTracer(new BatchSpanProcessor(discard, { maxQueueSize: 2048, maxExportBatchSize: BATCH, scheduledDelayMillis: 5000 }));
 let sink = [];
-const compactRecord = new CompactRequestTracer(samplerFromEnv({}, () => undefined).plan, (s) => {
-  sink.push(s);
-  if (sink.length >= BATCH) sink = [];
+const compactRecord = new CompactRequestTracer(samplerFromEnv({}, () => undefined).plan, {
+  add(s) {
+    sink.push(s);
+    if (sink.length >= BATCH) sink = [];
+  },
 });
 
 // A batch of finished spans of each kind, for the encoders.
@@ -129,7 +129,7 @@ const collect = { onStart() {}, onEnd(s) { sdkSpans.push(s); }, shutdown: () => 
 const sdkCollect = sdkTracer(collect);
 while (sdkSpans.length < BATCH) sdkRequest(sdkCollect);
 const records = [];
-const compactCollect = new CompactRequestTracer(samplerFromEnv({}, () => undefined).plan, (s) => records.push(s));
+const compactCollect = new CompactRequestTracer(samplerFromEnv({}, () => undefined).plan, { add: (s) => records.push(s) });
 while (records.length < BATCH) compactRequest(compactCollect);
 const origin = { resource: RESOURCE, scopeName: 'fengling-gateway' };
 const protobuf = new OtlpProtobufEncoder(origin, new SpanClock());

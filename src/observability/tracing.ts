@@ -260,16 +260,37 @@ export function createRequestTracer(env: Env, log: Logger): GatewayTracer | null
     }
     return new SpanBatcher(exporter, settings.batch, onError, onDrop);
   });
-  const onEnd = batchers.length === 1
-    ? (span: SpanRecord): void => batchers[0].add(span)
-    : (span: SpanRecord): void => { for (const b of batchers) b.add(span); };
+  const sink: SpanSink = batchers.length === 1 ? batchers[0] : new FanOut(batchers);
   log.debug({ exporters: settings.exporters, protocol: settings.protocol, url: settings.url, sampler: settings.samplerName }, 'tracing on');
-  return new CompactRequestTracer(settings.plan, onEnd, async () => {
+  return new CompactRequestTracer(settings.plan, sink, async () => {
     await Promise.all(batchers.map((b) => b.shutdown()));
   });
 }
 
-const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+/** Where ended spans go: the batch queue (a SpanBatcher), or several. A method call, where a function-valued field cost a generic call per span. */
+export interface SpanSink {
+  add(span: SpanRecord): void;
+}
+
+/** Each span to every one of several queues (OTEL_TRACES_EXPORTER=otlp,console). */
+class FanOut implements SpanSink {
+  readonly #sinks: readonly SpanSink[];
+
+  constructor(sinks: readonly SpanSink[]) {
+    this.#sinks = sinks;
+  }
+
+  add(span: SpanRecord): void {
+    for (const sink of this.#sinks) sink.add(span);
+  }
+}
+
+/**
+ * The HTTP methods semantic conventions name, each mapped to its own literal: attributes then
+ * hold one string per method, not the request's fresh copy, so the encoder's comparison with
+ * the last span's value is by reference.
+ */
+const KNOWN_METHODS = new Map(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'].map((m) => [m, m]));
 
 interface HostPort {
   readonly host: string;
@@ -306,11 +327,11 @@ function cachedHostPort(cache: Map<string, HostPort>, key: string, authority: st
 
 /**
  * The RequestTracer: decides (SamplingPlan), then records a server span per request and a
- * client span per upstream attempt as SpanRecords, each handed to `onEnd` when it ends.
+ * client span per upstream attempt as SpanRecords, each handed to the sink when it ends.
  */
 export class CompactRequestTracer implements GatewayTracer {
   readonly #plan: SamplingPlan;
-  readonly #onEnd: (span: SpanRecord) => void;
+  readonly #sink: SpanSink;
   readonly #shutdown: () => Promise<void>;
   readonly #ids = new IdSource();
   /** The caller's traceparent, parsed into this (reused) object. */
@@ -329,13 +350,14 @@ export class CompactRequestTracer implements GatewayTracer {
    * both, and comparing a fresh string with the last one costs less than hashing it for a lookup.
    */
   #lastMethod = '';
-  #lastMethodKnown = false;
+  /** Its KNOWN_METHODS literal, or '' when it is not one. */
+  #lastMethodKnown = '';
   #lastHost = '';
   #lastHostPort: HostPort = { host: '', port: undefined };
 
-  constructor(plan: SamplingPlan, onEnd: (span: SpanRecord) => void, shutdown: () => Promise<void> = () => Promise.resolve()) {
+  constructor(plan: SamplingPlan, sink: SpanSink, shutdown: () => Promise<void> = () => Promise.resolve()) {
     this.#plan = plan;
-    this.#onEnd = onEnd;
+    this.#sink = sink;
     this.#shutdown = shutdown;
   }
 
@@ -352,12 +374,14 @@ export class CompactRequestTracer implements GatewayTracer {
 
     if (method !== this.#lastMethod) {
       this.#lastMethod = method;
-      this.#lastMethodKnown = KNOWN_METHODS.has(method);
+      this.#lastMethodKnown = KNOWN_METHODS.get(method) ?? '';
     }
-    const known = this.#lastMethodKnown;
+    const knownMethod = this.#lastMethodKnown;
+    const known = knownMethod !== '';
+    const spanMethod = known ? knownMethod : '_OTHER';
     const ids = this.#ids;
     ids.drawSpanId();
-    const name = this.#serverName(known ? method : 'HTTP', routeId);
+    const name = this.#serverName(known ? knownMethod : 'HTTP', routeId);
     let server: SpanRecord;
     if (hasParent) {
       const state = tracestate === undefined ? null : this.#traceState(tracestate);
@@ -369,7 +393,7 @@ export class CompactRequestTracer implements GatewayTracer {
       server.setIds(ids, ids, null);
     }
     const a = server.attributes;
-    a[SLOT_METHOD] = known ? method : '_OTHER';
+    a[SLOT_METHOD] = spanMethod;
     a[SLOT_ROUTE] = routeId;
     a[SLOT_URL_PATH] = path;
     a[SLOT_URL_SCHEME] = 'http';
@@ -383,7 +407,7 @@ export class CompactRequestTracer implements GatewayTracer {
       a[SLOT_SERVER_ADDRESS] = hp.host;
       if (hp.port !== undefined) a[SLOT_SERVER_PORT] = hp.port;
     }
-    return new CompactRequestTrace(this, server, known ? method : '_OTHER');
+    return new CompactRequestTrace(this, server, spanMethod);
   }
 
   /** `METHOD route`, kept from the last request: requests of one route tend to follow each other. */
@@ -424,7 +448,7 @@ export class CompactRequestTracer implements GatewayTracer {
   /** A span has ended: to the batch queue(s). */
   ended(span: SpanRecord, at: number): void {
     span.endTime = at;
-    this.#onEnd(span);
+    this.#sink.add(span);
   }
 
   shutdown(): Promise<void> {

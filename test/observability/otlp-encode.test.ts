@@ -82,7 +82,7 @@ function normalize(value: unknown, key = ''): unknown {
 /** Spans of every shape the gateway records, plus edge cases for the wire format. */
 function sampleSpans(): SpanRecord[] {
   const spans: SpanRecord[] = [];
-  const tracer = new CompactRequestTracer(samplerFromEnv({}, () => undefined).plan, (s) => spans.push(s));
+  const tracer = new CompactRequestTracer(samplerFromEnv({}, () => undefined).plan, { add: (s) => spans.push(s) });
   const joined = tracer.start('GET', '/orders/7', 'orders', 'api.example:8080', '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'acme=1,other@x=y')!;
   joined.startUpstream('d1', 'http://10.0.0.5:9000', 1);
   joined.endUpstream(0, 'UPSTREAM_RESET');

@@ -9,7 +9,7 @@ const UNSAMPLED = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00';
 /** A tracer built the way createRequestTracer builds it: the plan decides before spans exist. */
 function harness(env: Record<string, string>) {
   const spans: SpanRecord[] = [];
-  const tracer = new CompactRequestTracer(samplerFromEnv(env, quiet).plan, (s) => spans.push(s));
+  const tracer = new CompactRequestTracer(samplerFromEnv(env, quiet).plan, { add: (s) => spans.push(s) });
   return { spans, tracer };
 }
 

@@ -16,7 +16,7 @@ const STATUS_ERROR = 2;
 /** A tracer with the default sampler (parentbased_always_on) whose ended spans land in `spans`. */
 function harness() {
   const spans: SpanRecord[] = [];
-  const tracer = new CompactRequestTracer(samplerFromEnv({}, () => undefined).plan, (s) => spans.push(s));
+  const tracer = new CompactRequestTracer(samplerFromEnv({}, () => undefined).plan, { add: (s) => spans.push(s) });
   return { spans, tracer };
 }
 
