@@ -23,7 +23,9 @@
  * as at a moderate fixed rate; the difference from the default shows the per-wake-up work.
  *
  * --keep DIR keeps each case's last rep's dump as DIR/<case>-<build>.callgrind, for
- * `callgrind_annotate` (functions by instructions; V8's generated code shows as addresses).
+ * `callgrind_annotate` (functions by instructions; V8's generated code shows as addresses);
+ * with --functions also the perf map and /proc/<pid>/maps that name those addresses
+ * (`node bench/callers.mjs` lists who calls a function, by name).
  *
  * --functions N starts the gateway with `node --perf-basic-prof` and prints, for each case and
  * build, the N functions with the most instructions of their own per request in the last rep,
@@ -150,6 +152,12 @@ for (const c of cases) {
         costs.set(key, (costs.get(key) ?? 0) + cost);
       }
       functionCosts.set(`${c.name}|${label}`, costs);
+      if (values.keep) {
+        // The names of generated code, to read the dump's callers and callees with.
+        mkdirSync(values.keep, { recursive: true });
+        copyFileSync(mapFile, join(values.keep, `${c.name}-${label}.perf-map`));
+        writeFileSync(join(values.keep, `${c.name}-${label}.proc-maps`), procMaps);
+      }
       rmSync(mapFile, { force: true });
     }
     if (values.keep) {

@@ -87,33 +87,91 @@ export function mappingStarts(procMaps) {
 }
 
 /**
- * Self instructions per function, generated code named from `map`. V8 copies its builtins
- * from the binary (where the perf map lists them) to the start of its code range, on 64-bit
- * machines with enough memory ("short builtin calls"): an address the map does not name is
- * looked up again as an offset into the mapping that holds it (`starts`, from
- * /proc/<pid>/maps), from the binary's first builtin. What still has no name is one row.
+ * A dump's function name (from selfCosts or a call edge: `0x...@<object>` for an address) as
+ * the perf map names it. V8 copies its builtins from the binary (where the perf map lists them)
+ * to the start of its code range, on 64-bit machines with enough memory ("short builtin
+ * calls"): an address the map does not name is looked up again as an offset into the mapping
+ * that holds it (`starts`, from /proc/<pid>/maps), from the binary's first builtin. What still
+ * has no name is named for its object file.
  */
-export function namedSelfCosts(text, map, starts = []) {
+export function nameFunction(fn, map, starts = []) {
+  const hex = /^0x([0-9a-f]+)/.exec(fn);
+  if (!hex) return fn;
+  const address = parseInt(hex[1], 16);
+  let name = lookup(map, address);
   const firstBuiltin = map.starts[map.names.findIndex((n) => n.startsWith('Builtin:'))] ?? 0;
+  if (name === null && firstBuiltin > 0) {
+    let i = starts.length - 1;
+    while (i >= 0 && starts[i] > address) i--;
+    const copied = i >= 0 ? lookup(map, address - starts[i] + firstBuiltin) : null;
+    if (copied !== null && copied.startsWith('Builtin:')) name = copied;
+  }
+  const object = fn.slice(fn.indexOf('@') + 1);
+  return name ?? (object === '???' || object === 'node'
+    ? '(generated code the perf map does not name: stubs, code since freed)'
+    : `(${object}: functions without symbols)`);
+}
+
+/** Self instructions per function, generated code named from `map` (see nameFunction). What has no name is one row. */
+export function namedSelfCosts(text, map, starts = []) {
   const out = new Map();
   for (const [fn, cost] of selfCosts(text)) {
-    let name = fn;
-    const hex = /^0x([0-9a-f]+)/.exec(fn);
-    if (hex) {
-      const address = parseInt(hex[1], 16);
-      name = lookup(map, address);
-      if (name === null && firstBuiltin > 0) {
-        let i = starts.length - 1;
-        while (i >= 0 && starts[i] > address) i--;
-        const copied = i >= 0 ? lookup(map, address - starts[i] + firstBuiltin) : null;
-        if (copied !== null && copied.startsWith('Builtin:')) name = copied;
-      }
-      const object = fn.slice(fn.indexOf('@') + 1);
-      name ??= object === '???' || object === 'node'
-        ? '(generated code the perf map does not name: stubs, code since freed)'
-        : `(${object}: functions without symbols)`;
-    }
+    const name = nameFunction(fn, map, starts);
     out.set(name, (out.get(name) ?? 0) + cost);
   }
   return out;
+}
+
+/**
+ * The call edges of a dump: [{ caller, callee, calls, inclusive }], functions keyed as in
+ * selfCosts (`0x...@<object>` for an address; name them with nameFunction).
+ */
+export function callEdges(text) {
+  const names = new Map();
+  const objects = new Map();
+  const edges = [];
+  let fn = '';
+  let object = '???';
+  let callee = '';
+  let calleeObject = '???';
+  let pending = null;
+  for (const line of text.split('\n')) {
+    const m = /^(c?)fn=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (m) {
+      if (m[3] !== undefined) names.set(m[2], m[3]);
+      let name = names.get(m[2]) ?? m[2];
+      if (m[1] === '') {
+        if (name.startsWith('0x')) name = `${name}@${object}`;
+        fn = name;
+        calleeObject = object;
+      } else {
+        if (name.startsWith('0x')) name = `${name}@${calleeObject}`;
+        callee = name;
+      }
+      continue;
+    }
+    const o = /^(c?)ob=\((\d+)\)(?: (.*))?$/.exec(line);
+    if (o) {
+      if (o[3] !== undefined) objects.set(o[2], o[3].slice(o[3].lastIndexOf('/') + 1));
+      const name = objects.get(o[2]) ?? '???';
+      if (o[1] === '') {
+        object = name;
+        calleeObject = name;
+      } else {
+        calleeObject = name;
+      }
+      continue;
+    }
+    if (line.startsWith('calls=')) {
+      pending = { caller: fn, callee, calls: Number(line.slice(6, line.indexOf(' '))), inclusive: 0 };
+      continue;
+    }
+    if (pending !== null) {
+      pending.inclusive = Number(line.slice(line.indexOf(' ') + 1));
+      edges.push(pending);
+      pending = null;
+      calleeObject = object;
+    }
+  }
+  return edges;
 }

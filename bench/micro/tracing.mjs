@@ -5,7 +5,7 @@
  *   npx tsc -p . && node bench/micro/tracing.mjs [--runs 5] [--seconds 1]
  *
  * - record: one traced request as the pipeline drives it (caller traceparent + tracestate,
- *   server span, one client span with its traceparent, both ended, log fields set), spans
+ *   server span, one client span with its traceparent and tracestate lines, both ended), spans
  *   handed to the batch queue. "sdk" replays exactly the calls of the OtelRequestTracer this
  *   replaced (commit b9f597b: W3C propagator extract, startSpan x2 with attribute objects,
  *   setAttribute, end, BatchSpanProcessor.onEnd); "compact" is CompactRequestTracer.
@@ -109,7 +109,7 @@ function compactRequest(tracer) {
   const up = t.startUpstream('d1', 'http://127.0.0.1:9000', 1);
   t.endUpstream(200, null);
   t.end(200, null);
-  return up.traceparent.length;
+  return up.length;
 }
 
 // ---- fixtures ----

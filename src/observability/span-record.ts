@@ -194,12 +194,15 @@ function hexOfWords(w0: number, w1: number): string {
 }
 
 /**
- * `00-<trace id>-<span id>-01`, the traceparent of a recorded (sampled) span, made in a scratch
- * buffer and read out as one flat string: the hex digits of each byte are one 16-bit store.
+ * `traceparent: 00-<trace id>-<span id>-01\r\n`, the header line of a recorded (sampled) span,
+ * made in a scratch buffer and read out as one flat string: the two hex digits of each byte
+ * are one 16-bit store.
  */
-const TRACEPARENT_LENGTH = 55;
-const traceparentScratch = Buffer.from('00-00000000000000000000000000000000-0000000000000000-01', 'latin1');
-const traceparentView = new DataView(traceparentScratch.buffer, traceparentScratch.byteOffset, TRACEPARENT_LENGTH);
+const TRACEPARENT_LINE = 'traceparent: 00-00000000000000000000000000000000-0000000000000000-01\r\n';
+const TRACE_ID_AT = 'traceparent: 00-'.length;
+const SPAN_ID_AT = TRACE_ID_AT + 33;
+const traceparentScratch = Buffer.from(TRACEPARENT_LINE, 'latin1');
+const traceparentView = new DataView(traceparentScratch.buffer, traceparentScratch.byteOffset, TRACEPARENT_LINE.length);
 
 function putHexWord(at: number, word: number): void {
   const v = traceparentView;
@@ -209,14 +212,14 @@ function putHexWord(at: number, word: number): void {
   v.setUint16(at + 6, HEX_PAIRS[word & 255], true);
 }
 
-export function sampledTraceparent(span: SpanRecord): string {
-  putHexWord(3, span.trace0);
-  putHexWord(11, span.trace1);
-  putHexWord(19, span.trace2);
-  putHexWord(27, span.trace3);
-  putHexWord(36, span.span0);
-  putHexWord(44, span.span1);
-  return traceparentScratch.toString('latin1', 0, TRACEPARENT_LENGTH);
+export function sampledTraceparentLine(span: SpanRecord): string {
+  putHexWord(TRACE_ID_AT, span.trace0);
+  putHexWord(TRACE_ID_AT + 8, span.trace1);
+  putHexWord(TRACE_ID_AT + 16, span.trace2);
+  putHexWord(TRACE_ID_AT + 24, span.trace3);
+  putHexWord(SPAN_ID_AT, span.span0);
+  putHexWord(SPAN_ID_AT + 8, span.span1);
+  return traceparentScratch.toString('latin1', 0, TRACEPARENT_LINE.length);
 }
 
 /** The big-endian int32 at p[at..at+4). */

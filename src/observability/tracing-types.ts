@@ -13,10 +13,11 @@ export interface RequestTrace {
   readonly traceId: string;
   readonly spanId: string;
   /**
-   * Start the client span of one upstream attempt; returns the `traceparent` value (and
-   * `tracestate`, or null) to send upstream so the upstream's spans join this trace.
+   * Start the client span of one upstream attempt; returns the header lines to send upstream
+   * so that the upstream's spans join this trace: `traceparent: ...\r\n`, and
+   * `tracestate: ...\r\n` when the caller sent a (valid) one.
    */
-  startUpstream(destinationId: string, address: string, attempt: number, at?: number): { readonly traceparent: string; readonly tracestate: string | null };
+  startUpstream(destinationId: string, address: string, attempt: number, at?: number): string;
   /** End the current client span: the upstream status, or the error code when it failed. */
   endUpstream(status: number, errorCode: string | null, at?: number): void;
   /** End the server span with the status sent to the client (499: client went away). */

@@ -34,7 +34,7 @@ import { ConsoleSpanExporter, OtlpHttpExporter, otlpHeaderProblem, SpanBatcher, 
 import {
   emptyTraceparent, IdSource, normalizeTraceState, parseTraceparent, SLOT_DESTINATION, SLOT_ERROR_CODE, SLOT_ERROR_TYPE, SLOT_METHOD,
   SLOT_METHOD_ORIGINAL, SLOT_RESEND_COUNT, SLOT_ROUTE, SLOT_SERVER_ADDRESS, SLOT_SERVER_PORT, SLOT_STATUS_CODE,
-  SLOT_URL_PATH, SLOT_URL_SCHEME, sampledTraceparent, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SpanClock, SpanRecord, STATUS_ERROR,
+  SLOT_URL_PATH, SLOT_URL_SCHEME, sampledTraceparentLine, SPAN_KIND_CLIENT, SPAN_KIND_SERVER, SpanClock, SpanRecord, STATUS_ERROR,
   traceIdRatioSampled,
 } from './span-record.js';
 import type { RequestTrace, RequestTracer } from './tracing-types.js';
@@ -476,12 +476,13 @@ class CompactRequestTrace implements RequestTrace {
     return this.#server.spanId;
   }
 
-  startUpstream(destinationId: string, address: string, attempt: number, at = performance.now()): { readonly traceparent: string; readonly tracestate: string | null } {
+  startUpstream(destinationId: string, address: string, attempt: number, at = performance.now()): string {
     if (this.#client !== null) this.endUpstream(0, 'UPSTREAM_ABORTED', at);
     const client = this.#tracer.startClient(this.#server, this.#method, destinationId, address, attempt, at);
     this.#client = client;
     // Recorded spans are sampled: flags 01.
-    return { traceparent: sampledTraceparent(client), tracestate: client.traceState };
+    const lines = sampledTraceparentLine(client);
+    return client.traceState === null ? lines : `${lines}tracestate: ${client.traceState}\r\n`;
   }
 
   endUpstream(status: number, errorCode: string | null, at = performance.now()): void {

@@ -655,11 +655,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     const opts = this.#p.options;
     let tail = `host: ${host}\r\n`;
     this.#upstreamSent = performance.now();
-    if (this.#trace !== null) {
-      const ctx = this.#trace.startUpstream(dest.id, dest.address, this.#attempt, this.#upstreamSent);
-      tail += `traceparent: ${ctx.traceparent}\r\n`;
-      if (ctx.tracestate !== null) tail += `tracestate: ${ctx.tracestate}\r\n`;
-    }
+    if (this.#trace !== null) tail += this.#trace.startUpstream(dest.id, dest.address, this.#attempt, this.#upstreamSent);
     this.#exchange = dest.pool.request({
       method: this.#method,
       head: `${this.#head}${tail}\r\n`,
