@@ -11,48 +11,66 @@ export function dumpTotal(text) {
 }
 
 /**
- * Map<function name, self instructions> of a dump (the cost lines under `fn=`, calls excluded).
- * A function callgrind names only by its address (`0x...`) is keyed `0x...@<object file>`:
- * generated code sits in `???`, a stripped library's internal functions in that library.
+ * One pass over a dump's cost lines: `onSelf(fn, instructions)` for a function's own cost,
+ * `onCall(caller, callee, calls, inclusive)` for each call edge. A function callgrind names
+ * only by its address (`0x...`) is keyed `0x...@<object file>`: generated code sits in `???`, a
+ * stripped library's internal functions in that library.
  */
-export function selfCosts(text) {
+function walkDump(text, onSelf, onCall) {
   const names = new Map();
   const objects = new Map();
-  const self = new Map();
   let fn = '';
   let object = '???';
-  let skipNext = false;
+  let callee = '';
+  let calleeObject = '???';
+  let calls = -1;
   for (const line of text.split('\n')) {
     const m = /^(c?)fn=\((\d+)\)(?: (.*))?$/.exec(line);
     if (m) {
       if (m[3] !== undefined) names.set(m[2], m[3]);
+      let name = names.get(m[2]) ?? m[2];
       if (m[1] === '') {
-        fn = names.get(m[2]) ?? m[2];
-        if (fn.startsWith('0x')) fn = `${fn}@${object}`;
+        if (name.startsWith('0x')) name = `${name}@${object}`;
+        fn = name;
+        calleeObject = object;
+      } else {
+        if (name.startsWith('0x')) name = `${name}@${calleeObject}`;
+        callee = name;
       }
       continue;
     }
     const o = /^(c?)ob=\((\d+)\)(?: (.*))?$/.exec(line);
     if (o) {
       if (o[3] !== undefined) objects.set(o[2], o[3].slice(o[3].lastIndexOf('/') + 1));
-      if (o[1] === '') object = objects.get(o[2]) ?? '???';
+      const name = objects.get(o[2]) ?? '???';
+      if (o[1] === '') object = name;
+      calleeObject = name;
       continue;
     }
     if (line.startsWith('calls=')) {
-      skipNext = true;
+      calls = Number(line.slice(6, line.indexOf(' ')));
       continue;
     }
     const c = line.charCodeAt(0);
     if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42) {
       // "<position> <instructions>": the line after calls= is the call's inclusive cost.
-      if (skipNext) {
-        skipNext = false;
-        continue;
-      }
       const cost = Number(line.slice(line.indexOf(' ') + 1));
-      if (Number.isFinite(cost)) self.set(fn, (self.get(fn) ?? 0) + cost);
+      if (!Number.isFinite(cost)) continue;
+      if (calls >= 0) {
+        onCall(fn, callee, calls, cost);
+        calls = -1;
+        calleeObject = object;
+      } else {
+        onSelf(fn, cost);
+      }
     }
   }
+}
+
+/** Map<function name, self instructions> of a dump (the cost lines under `fn=`, calls excluded; names as walkDump keys them). */
+export function selfCosts(text) {
+  const self = new Map();
+  walkDump(text, (fn, cost) => self.set(fn, (self.get(fn) ?? 0) + cost), () => {});
   return self;
 }
 
@@ -127,51 +145,7 @@ export function namedSelfCosts(text, map, starts = []) {
  * selfCosts (`0x...@<object>` for an address; name them with nameFunction).
  */
 export function callEdges(text) {
-  const names = new Map();
-  const objects = new Map();
   const edges = [];
-  let fn = '';
-  let object = '???';
-  let callee = '';
-  let calleeObject = '???';
-  let pending = null;
-  for (const line of text.split('\n')) {
-    const m = /^(c?)fn=\((\d+)\)(?: (.*))?$/.exec(line);
-    if (m) {
-      if (m[3] !== undefined) names.set(m[2], m[3]);
-      let name = names.get(m[2]) ?? m[2];
-      if (m[1] === '') {
-        if (name.startsWith('0x')) name = `${name}@${object}`;
-        fn = name;
-        calleeObject = object;
-      } else {
-        if (name.startsWith('0x')) name = `${name}@${calleeObject}`;
-        callee = name;
-      }
-      continue;
-    }
-    const o = /^(c?)ob=\((\d+)\)(?: (.*))?$/.exec(line);
-    if (o) {
-      if (o[3] !== undefined) objects.set(o[2], o[3].slice(o[3].lastIndexOf('/') + 1));
-      const name = objects.get(o[2]) ?? '???';
-      if (o[1] === '') {
-        object = name;
-        calleeObject = name;
-      } else {
-        calleeObject = name;
-      }
-      continue;
-    }
-    if (line.startsWith('calls=')) {
-      pending = { caller: fn, callee, calls: Number(line.slice(6, line.indexOf(' '))), inclusive: 0 };
-      continue;
-    }
-    if (pending !== null) {
-      pending.inclusive = Number(line.slice(line.indexOf(' ') + 1));
-      edges.push(pending);
-      pending = null;
-      calleeObject = object;
-    }
-  }
+  walkDump(text, () => {}, (caller, callee, calls, inclusive) => edges.push({ caller, callee, calls, inclusive }));
   return edges;
 }
