@@ -272,14 +272,6 @@ export class ByteWriter {
     this.pos += bytes.length;
   }
 
-  /** A few bytes (an attribute's key): copied in a loop, where `set` is a builtin call of ~190 instructions. */
-  rawShort(bytes: Uint8Array): void {
-    const buf = this.buf;
-    let pos = this.pos;
-    for (let i = 0; i < bytes.length; i++) buf[pos++] = bytes[i];
-    this.pos = pos;
-  }
-
   /** Leave `reserve` bytes for the length of the message that follows; returns where it starts. */
   begin(reserve: number): number {
     this.pos += reserve;
@@ -344,7 +336,7 @@ function attribute(w: ByteWriter, slot: number, value: AttributeValue): void {
   const anyLength = 1 + varintSize(value);
   w.byte(TAG_ATTRIBUTE);
   w.varint(key.length + 1 + varintSize(anyLength) + anyLength);
-  w.rawShort(key);
+  w.raw(key);
   w.byte(TAG_VALUE);
   w.varint(anyLength);
   w.byte(TAG_INT_VALUE);
@@ -402,7 +394,7 @@ function stringKeyValueHead(w: ByteWriter, key: Buffer, bytes: number): void {
   const anyLength = 1 + varintSize(bytes) + bytes;
   w.byte(TAG_ATTRIBUTE);
   w.varint(key.length + 1 + varintSize(anyLength) + anyLength);
-  w.rawShort(key);
+  w.raw(key);
   w.byte(TAG_VALUE);
   w.varint(anyLength);
   w.byte(TAG_STRING_VALUE);
