@@ -18,7 +18,7 @@
  *          15 status { 2 message  3 code }  16 flags (fixed32) }
  *   KeyValue { 1 key  2 AnyValue { 1 string_value | 3 int_value } }
  */
-import { ATTRIBUTE_KEYS, type AttributeValue, SPAN_KIND_SERVER, type SpanClock, type SpanRecord, STABLE_SLOTS, STATUS_UNSET } from './span-record.js';
+import { ATTRIBUTE_KEYS, type AttributeValue, HEX_PAIRS, SPAN_KIND_SERVER, type SpanClock, type SpanRecord, STABLE_SLOTS, STATUS_UNSET } from './span-record.js';
 
 /** What every exported span shares: the resource's attributes and the scope's name. */
 export interface OtlpOrigin {
@@ -158,6 +158,17 @@ export class ByteWriter {
     }
     buf[pos++] = n;
     this.pos = pos;
+  }
+
+  /** A big-endian word (an id's 32 bits) as 8 lower-case hex digits (JSON), without making a string. */
+  hexWord(word: number): void {
+    const dv = this.dv;
+    const pos = this.pos;
+    dv.setUint16(pos, HEX_PAIRS[word >>> 24], true);
+    dv.setUint16(pos + 2, HEX_PAIRS[(word >>> 16) & 255], true);
+    dv.setUint16(pos + 4, HEX_PAIRS[(word >>> 8) & 255], true);
+    dv.setUint16(pos + 6, HEX_PAIRS[word & 255], true);
+    this.pos = pos + 8;
   }
 
   /** A reading as Unix nanoseconds in decimal digits (JSON), without making a string. */
@@ -649,12 +660,17 @@ export class OtlpJsonEncoder implements SpanEncoder {
   #span(w: ByteWriter, span: SpanRecord): void {
     const clock = this.#clock;
     w.raw(J.traceId);
-    w.ascii(span.traceId);
+    w.hexWord(span.trace0);
+    w.hexWord(span.trace1);
+    w.hexWord(span.trace2);
+    w.hexWord(span.trace3);
     w.raw(J.spanId);
-    w.ascii(span.spanId);
-    if (span.parentSpanId !== null) {
+    w.hexWord(span.span0);
+    w.hexWord(span.span1);
+    if (span.hasParent) {
       w.raw(J.parentSpanId);
-      w.ascii(span.parentSpanId);
+      w.hexWord(span.parent0);
+      w.hexWord(span.parent1);
     }
     if (span.traceState !== null && span.traceState !== '') {
       w.raw(J.traceState);

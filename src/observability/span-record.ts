@@ -132,7 +132,7 @@ export class SpanRecord {
   }
 
   get traceId(): string {
-    return (this.#traceId ??= hexOfWords(this.trace0, this.trace1) + hexOfWords(this.trace2, this.trace3));
+    return (this.#traceId ??= hexOfFourWords(this.trace0, this.trace1, this.trace2, this.trace3));
   }
 
   get spanId(): string {
@@ -179,7 +179,7 @@ for (let b = 0; b < 256; b++) {
   HEX_CODES[2 * b + 1] = hex.charCodeAt(1);
 }
 /** The same two digits of every byte value as one little-endian 16-bit unit (a DataView store writes both). */
-const HEX_PAIRS = new Uint16Array(256);
+export const HEX_PAIRS = new Uint16Array(256);
 for (let b = 0; b < 256; b++) HEX_PAIRS[b] = HEX_CODES[2 * b] | (HEX_CODES[2 * b + 1] << 8);
 
 /** Two big-endian words as 16 lower-case hex digits (one fromCharCode call). */
@@ -190,6 +190,22 @@ function hexOfWords(w0: number, w1: number): string {
   const e = (w1 >>> 23) & 510, f = (w1 >>> 15) & 510, g = (w1 >>> 7) & 510, i = (w1 << 1) & 510;
   return String.fromCharCode(
     h[a], h[a + 1], h[b], h[b + 1], h[c], h[c + 1], h[d], h[d + 1], h[e], h[e + 1], h[f], h[f + 1], h[g], h[g + 1], h[i], h[i + 1],
+  );
+}
+
+/**
+ * Four big-endian words as 32 lower-case hex digits, one flat string (two 16-digit halves
+ * joined with `+` would be a cons string, on which every later `charCodeAt` takes a slower path).
+ */
+function hexOfFourWords(w0: number, w1: number, w2: number, w3: number): string {
+  const h = HEX_CODES;
+  const a = (w0 >>> 23) & 510, b = (w0 >>> 15) & 510, c = (w0 >>> 7) & 510, d = (w0 << 1) & 510;
+  const e = (w1 >>> 23) & 510, f = (w1 >>> 15) & 510, g = (w1 >>> 7) & 510, i = (w1 << 1) & 510;
+  const j = (w2 >>> 23) & 510, k = (w2 >>> 15) & 510, l = (w2 >>> 7) & 510, m = (w2 << 1) & 510;
+  const n = (w3 >>> 23) & 510, o = (w3 >>> 15) & 510, p = (w3 >>> 7) & 510, q = (w3 << 1) & 510;
+  return String.fromCharCode(
+    h[a], h[a + 1], h[b], h[b + 1], h[c], h[c + 1], h[d], h[d + 1], h[e], h[e + 1], h[f], h[f + 1], h[g], h[g + 1], h[i], h[i + 1],
+    h[j], h[j + 1], h[k], h[k + 1], h[l], h[l + 1], h[m], h[m + 1], h[n], h[n + 1], h[o], h[o + 1], h[p], h[p + 1], h[q], h[q + 1],
   );
 }
 
