@@ -100,11 +100,28 @@ for (let round = 1; round <= rounds; round++) {
   const before = sides.map((s) => cpuSnapshot(s.running.pids));
   const results = await load(durationS);
   const after = sides.map((s) => cpuSnapshot(s.running.pids));
+  // A round counts only when both loads read back whole and without errors: anything else
+  // (wrk's output not understood, failed or non-2xx responses) is said and left out.
+  const problems = results.map((r, i) => {
+    const side = i === 0 ? 'A' : 'B';
+    if (!Number.isFinite(r.rps) || !Number.isFinite(r.durationS) || r.rps <= 0) return `${side}: wrk's output not understood: ${JSON.stringify(r.raw.trim().split('\n').slice(-6).join(' | '))}`;
+    const errors = r.socketErrors === null ? 0 : r.socketErrors.connect + r.socketErrors.read + r.socketErrors.write + r.socketErrors.timeout;
+    if (r.non2xx > 0 || errors > 0) return `${side}: ${r.non2xx} non-2xx responses, ${errors} socket errors`;
+    return null;
+  }).filter((p) => p !== null);
+  if (problems.length > 0) {
+    say(`round ${round}: left out (${problems.join('; ')})`);
+    continue;
+  }
   const us = sides.map((_, i) => (cpuDelta(before[i], after[i]) * 1e6) / (results[i].rps * results[i].durationS));
   ratios.push(us[1] / us[0]);
   say(`round ${round}: A ${Math.round(results[0].rps)} req/s, ${us[0].toFixed(1)} µs/req | B ${Math.round(results[1].rps)} req/s, ${us[1].toFixed(1)} µs/req | B/A ${(us[1] / us[0]).toFixed(3)}`);
 }
-say(`B/A CPU per request: median ${median(ratios).toFixed(3)}, range ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)} (${ratios.filter((r) => r < 1).length} of ${ratios.length} rounds below 1)`);
+if (ratios.length === 0) {
+  say('no round counted: no result');
+  process.exit(1);
+}
+say(`B/A CPU per request: median ${median(ratios).toFixed(3)}, range ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)} (${ratios.filter((r) => r < 1).length} of ${ratios.length} rounds below 1${ratios.length < rounds ? `; ${rounds - ratios.length} left out` : ''})`);
 const out = join(repoRoot, 'bench/results', `${timestamp(new Date(meta.date))}-simultaneous-${values.a}-${values.b}.md`);
 mkdirSync(dirname(out), { recursive: true });
 writeFileSync(out, [

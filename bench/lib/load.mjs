@@ -23,7 +23,10 @@ function run(cmd, args, { cpus, timeoutMs }) {
     child.stderr.setEncoding('utf8').on('data', (d) => { stderr += d; });
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.on('error', (e) => { clearTimeout(timer); reject(e); });
-    child.on('exit', (code, signal) => {
+    // 'close', not 'exit': a process can exit before its output pipes are drained, and
+    // resolving on 'exit' read an empty or cut stdout now and then (a round of
+    // bench/simultaneous.mjs with no wrk result, 2026-11-29).
+    child.on('close', (code, signal) => {
       clearTimeout(timer);
       resolvePromise({ code: code ?? signal, stdout, stderr });
     });
