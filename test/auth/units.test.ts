@@ -3,7 +3,8 @@ import { isCompactJws, readBearer } from '../../src/auth/bearer.js';
 import { claimAt, claimHeaders, claimPath, compileClaimHeaders, grantedScopes, sanitise } from '../../src/auth/claims.js';
 import { KeySet } from '../../src/auth/key-set.js';
 import { parseMaterial, readKeyMaterial } from '../../src/auth/key-material.js';
-import { TokenCache } from '../../src/auth/token-cache.js';
+import { seeded } from '../support/random.js';
+import { TokenCache, tokenKey } from '../../src/auth/token-cache.js';
 import { Challenges } from '../../src/auth/outcomes.js';
 import { describeJoseError } from '../../src/auth/jwt-authenticator.js';
 import { ecKey, rsaKey } from './support.js';
@@ -91,6 +92,45 @@ describe('TokenCache', () => {
     const c = new TokenCache<number>(0, 0);
     c.set('a', 1, 1e9);
     expect(c.get('a', 0)).toBeUndefined();
+  });
+  it('cache_neverGivesOneTokensVerdictToAnother_thatEndsTheSame', () => {
+    // A forged payload under a copied signature: same length, same last characters (so the
+    // same key), a different token. The verdict is the first token's alone.
+    const signature = 'SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c';
+    const genuine = `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.${signature}`;
+    const forged = `eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJyb290eSJ9.${signature}`;
+    expect(tokenKey(forged)).toBe(tokenKey(genuine));
+    const c = new TokenCache<string>(10, 1000);
+    c.set(genuine, 'alice', 1e9);
+    expect(c.get(forged, 0)).toBeUndefined();
+    expect(c.get(genuine, 0)).toBe('alice');
+  });
+  it('cache_tokensWhoseKeysCollide_takeTurns_andTheCharacterBoundStaysExact', () => {
+    // Two unrelated tokens with the same key (found by search: 30-bit keys collide within
+    // ~2^15 random tokens).
+    const random = seeded(11);
+    const byKey = new Map<number, string>();
+    let pair: [string, string] | null = null;
+    while (pair === null) {
+      const t = Array.from({ length: 20 }, () => 'abcdefghijklmnopqrstuvwxyz0123456789'[Math.floor(random() * 36)]).join('');
+      const other = byKey.get(tokenKey(t));
+      if (other !== undefined && other !== t) pair = [other, t];
+      else byKey.set(tokenKey(t), t);
+    }
+    const [first, second] = pair;
+    const c = new TokenCache<number>(10, 45);
+    c.set(first, 1, 1e9);
+    c.set(second, 2, 1e9);
+    expect(c.size).toBe(1);
+    expect(c.get(first, 0)).toBeUndefined();
+    expect(c.get(second, 0)).toBe(2);
+    // 20 characters held, not 40: two more 12-character tokens fit under 45, a third evicts.
+    c.set('x'.repeat(12), 3, 1e9);
+    c.set('y'.repeat(12), 4, 1e9);
+    expect(c.size).toBe(3);
+    c.set('z'.repeat(12), 5, 1e9);
+    expect(c.get(second, 0)).toBeUndefined();
+    expect(c.size).toBe(3);
   });
 });
 
