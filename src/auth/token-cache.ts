@@ -7,8 +7,8 @@
  * the whole token on every request (each arrives as a fresh string): ~3,000 instructions for
  * a 250-character token, most of a cached JWT request's extra cost (docs/performance.md,
  * change 18). Two tokens whose keys collide take turns: the later one's entry replaces the
- * earlier's, which then costs a verification again; an attacker who could aim a collision at
- * a victim's key would need the victim's token, and then could simply use it.
+ * earlier's, which then costs a verification again. The mix is seeded per process
+ * (KEY_SEED), so a collision cannot be aimed from outside.
  *
  * Invariants: a verdict is never returned at or after its `expiresAt` (the caller sets it no
  * later than the token's `exp`), nor for any token but the one it was set for; the cache holds
@@ -18,6 +18,8 @@
  * Recency is a Map's insertion order: a hit re-inserts its entry at the back, eviction takes
  * from the front.
  */
+import { randomBytes } from 'node:crypto';
+
 interface Entry<V> {
   readonly token: string;
   readonly value: V;
@@ -26,10 +28,12 @@ interface Entry<V> {
 
 /** Characters from the token's end that make its key. */
 const KEY_CHARS = 16;
+/** Drawn per process, so that nobody outside can compute which tokens share a key. */
+const KEY_SEED = randomBytes(4).readInt32LE(0);
 
-/** The token's key: its last KEY_CHARS characters mixed into a non-negative 30-bit integer (a Smi). */
+/** The token's key: its last KEY_CHARS characters and its length, mixed with KEY_SEED into a non-negative 30-bit integer (a Smi). */
 export function tokenKey(token: string): number {
-  let h = 0x811c9dc5 | 0;
+  let h = (0x811c9dc5 ^ KEY_SEED) | 0;
   const from = token.length > KEY_CHARS ? token.length - KEY_CHARS : 0;
   for (let i = from; i < token.length; i++) h = Math.imul(h ^ token.charCodeAt(i), 0x01000193);
   h ^= token.length;
