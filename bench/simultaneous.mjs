@@ -30,7 +30,7 @@ import { closedLoop } from './lib/load.mjs';
 import { RIG_CPU, sanityCheck } from './lib/measure.mjs';
 import { describeMachine } from './lib/machine.mjs';
 import { median, timestamp } from './lib/report.mjs';
-import { installCleanup, onExit, usageOf, which } from './lib/proc.mjs';
+import { installCleanup, onExit, stopAll, usageOf, which } from './lib/proc.mjs';
 import { defaultGatewayEntry, resolveCase } from './lib/proxies.mjs';
 import { SCENARIOS, requestFor } from './lib/scenarios.mjs';
 import { startUpstream } from './lib/upstream.mjs';
@@ -119,6 +119,7 @@ for (let round = 1; round <= rounds; round++) {
 }
 if (ratios.length === 0) {
   say('no round counted: no result');
+  await stopAll();
   process.exit(1);
 }
 say(`B/A CPU per request: median ${median(ratios).toFixed(3)}, range ${Math.min(...ratios).toFixed(3)}-${Math.max(...ratios).toFixed(3)} (${ratios.filter((r) => r < 1).length} of ${ratios.length} rounds below 1${ratios.length < rounds ? `; ${rounds - ratios.length} left out` : ''})`);
@@ -131,4 +132,6 @@ writeFileSync(out, [
   ...lines.map((l) => `    ${l}`), '',
 ].join('\n'));
 console.log(`wrote ${out.slice(repoRoot.length + 1)}`);
+// Stopped gracefully: the 'exit' hook's SIGKILL would leave nginx's worker behind its master.
+await stopAll();
 process.exit(0);
