@@ -462,7 +462,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   /** Declared response length, or -1 when the upstream streams without Content-Length. */
   #total = -1;
   /** A chunk tryEnd could not write whole: the remainder is retried from onWritable. */
-  #stalled: Buffer | null = null;
+  #stalled: Uint8Array | null = null;
   #stalledOffset = 0;
 
   // Request body state.
@@ -848,7 +848,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     res.writeStatus(block);
   }
 
-  onData(chunk: Buffer): boolean {
+  onData(chunk: Uint8Array): boolean {
     if (this.#aborted || this.#done) return true;
     this.#bytesOut += chunk.length;
     const res = this.#res;
@@ -868,7 +868,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
     return ok;
   }
 
-  #writeBody(chunk: Buffer): boolean {
+  #writeBody(chunk: Uint8Array): boolean {
     const res = this.#res;
     if (this.#total < 0) {
       // Unknown length: uWS sends chunked and buffers what the socket cannot take yet.
@@ -883,8 +883,13 @@ class RequestContext implements ResponseHandler, QueuedRequest {
       return true;
     }
     if (ok) return true;
-    this.#stalled = chunk;
-    this.#stalledOffset = offset;
+    // tryEnd keeps nothing it could not send: the rest must stay readable until the client's
+    // socket drains, and `chunk` is a view of the upstream pool's read buffer, which the pool's
+    // next read (on any of its connections) overwrites. So what is left is copied here (at most
+    // one read's worth per stalled response; test/worker/stalled-body.test.ts).
+    const sent = res.getWriteOffset() - offset;
+    this.#stalled = new Uint8Array(chunk.subarray(sent));
+    this.#stalledOffset = offset + sent;
     res.onWritable((off) => this.#onWritableTryEnd(off));
     return false;
   }
