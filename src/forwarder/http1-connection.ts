@@ -89,25 +89,6 @@ function flushCork(conn: Http1Connection): void {
  *
  * Timers: one deadline number per connection (see DeadlineClock), re-armed by plain writes.
  */
-/**
- * Body bytes [start, end) of a buffer the connection parsed, as a Uint8Array over the same
- * memory. `Buffer#subarray` makes a Buffer through the species constructor, whose lookups go
- * through V8's generic LoadIC (~800 instructions a call, against ~175 for this in a callgrind
- * loop); the buffer's ArrayBuffer and offset are read once per buffer, and the connections of
- * a pool read into one buffer.
- */
-let viewSource: Buffer | null = null;
-let viewBuffer: ArrayBufferLike = new ArrayBuffer(0);
-let viewOffset = 0;
-function bodyView(buf: Buffer, start: number, end: number): Uint8Array {
-  if (buf !== viewSource) {
-    viewSource = buf;
-    viewBuffer = buf.buffer;
-    viewOffset = buf.byteOffset;
-  }
-  return new Uint8Array(viewBuffer, viewOffset + start, end - start);
-}
-
 export class Http1Connection {
   readonly #owner: ConnectionOwner;
   readonly #socket: net.Socket;
@@ -337,7 +318,7 @@ export class Http1Connection {
           if (this.#exchange !== exchange) return false;
           continue;
         case PARSE_BODY: {
-          const more = exchange.deliverData(bodyView(buf, parser.bodyStart, parser.bodyEnd));
+          const more = exchange.deliverData(buf.subarray(parser.bodyStart, parser.bodyEnd));
           if (this.#exchange !== exchange) return false;
           if (!more && !parser.messageDone) {
             this.#keep(buf, off, end, fromCarry);

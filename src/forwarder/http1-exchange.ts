@@ -126,7 +126,7 @@ export class Http1Exchange implements Exchange {
   }
 
   /** Returns false when the handler asked to pause (and did not resume meanwhile). */
-  deliverData(chunk: Uint8Array): boolean {
+  deliverData(chunk: Buffer): boolean {
     const resumes = this.#resumeCount;
     try {
       return this.#handler.onData(chunk) !== false || resumes !== this.#resumeCount;

@@ -92,12 +92,11 @@ export interface ResponseHead {
 export interface ResponseHandler {
   onHead(head: ResponseHead): void;
   /**
-   * A piece of the de-chunked body, a view of the connection's read buffer (a Uint8Array, not
-   * a Buffer: see http1-connection.ts' bodyView). The buffer may be reused after the call
-   * returns: copy it or consume it synchronously. Return false to pause reading from the
-   * upstream until `exchange.resume()`.
+   * A piece of the de-chunked body. The buffer may be reused after the call returns: copy it
+   * or consume it synchronously. Return false to pause reading from the upstream until
+   * `exchange.resume()`.
    */
-  onData(chunk: Uint8Array): boolean;
+  onData(chunk: Buffer): boolean;
   /**
    * Optional. The upstream's bytes read so far are consumed and the response is not complete:
    * more is awaited from the network. Called after each such read once the head was delivered

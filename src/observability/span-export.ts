@@ -411,7 +411,7 @@ class CollectorPost implements ResponseHandler {
     for (let i = 0; i < headers.length; i += 2) if (responseName(headers[i]).lower === 'retry-after') this.#retryAfter = headers[i + 1];
   }
 
-  onData(chunk: Uint8Array): boolean {
+  onData(chunk: Buffer): boolean {
     this.#size += chunk.length;
     if (this.#size > MAX_RESPONSE_BYTES) {
       this.exchange?.abort();

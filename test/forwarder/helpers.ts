@@ -130,7 +130,7 @@ export interface Outcome {
 export function exchange(
   p: Http1Pool,
   req: ForwardRequest,
-  options: { body?: (ex: Exchange) => void; onData?: (chunk: Uint8Array, ex: Exchange) => boolean } = {},
+  options: { body?: (ex: Exchange) => void; onData?: (chunk: Buffer, ex: Exchange) => boolean } = {},
 ): Promise<Outcome> & { exchange: Exchange } {
   const outcome: Outcome = { body: Buffer.alloc(0), calls: [] };
   const parts: Buffer[] = [];
