@@ -18,7 +18,7 @@
  *          15 status { 2 message  3 code }  16 flags (fixed32) }
  *   KeyValue { 1 key  2 AnyValue { 1 string_value | 3 int_value } }
  */
-import { ATTRIBUTE_KEYS, type AttributeValue, HEX_PAIRS, SPAN_KIND_SERVER, type SpanClock, type SpanRecord, STABLE_SLOTS, STATUS_UNSET } from './span-record.js';
+import { ATTRIBUTE_KEYS, type AttributeValue, SPAN_KIND_SERVER, type SpanClock, type SpanRecord, STABLE_SLOTS, STATUS_UNSET, writeHexWord } from './span-record.js';
 
 /** What every exported span shares: the resource's attributes and the scope's name. */
 export interface OtlpOrigin {
@@ -162,13 +162,8 @@ export class ByteWriter {
 
   /** A big-endian word (an id's 32 bits) as 8 lower-case hex digits (JSON), without making a string. */
   hexWord(word: number): void {
-    const dv = this.dv;
-    const pos = this.pos;
-    dv.setUint16(pos, HEX_PAIRS[word >>> 24], true);
-    dv.setUint16(pos + 2, HEX_PAIRS[(word >>> 16) & 255], true);
-    dv.setUint16(pos + 4, HEX_PAIRS[(word >>> 8) & 255], true);
-    dv.setUint16(pos + 6, HEX_PAIRS[word & 255], true);
-    this.pos = pos + 8;
+    writeHexWord(this.dv, this.pos, word);
+    this.pos += 8;
   }
 
   /** A reading as Unix nanoseconds in decimal digits (JSON), without making a string. */

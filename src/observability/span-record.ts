@@ -179,8 +179,16 @@ for (let b = 0; b < 256; b++) {
   HEX_CODES[2 * b + 1] = hex.charCodeAt(1);
 }
 /** The same two digits of every byte value as one little-endian 16-bit unit (a DataView store writes both). */
-export const HEX_PAIRS = new Uint16Array(256);
+const HEX_PAIRS = new Uint16Array(256);
 for (let b = 0; b < 256; b++) HEX_PAIRS[b] = HEX_CODES[2 * b] | (HEX_CODES[2 * b + 1] << 8);
+
+/** A big-endian word (an id's 32 bits) as 8 lower-case hex digits into `view` at `at`: one 16-bit store a byte. */
+export function writeHexWord(view: DataView, at: number, word: number): void {
+  view.setUint16(at, HEX_PAIRS[word >>> 24], true);
+  view.setUint16(at + 2, HEX_PAIRS[(word >>> 16) & 255], true);
+  view.setUint16(at + 4, HEX_PAIRS[(word >>> 8) & 255], true);
+  view.setUint16(at + 6, HEX_PAIRS[word & 255], true);
+}
 
 /** Two big-endian words as 16 lower-case hex digits (one fromCharCode call). */
 function hexOfWords(w0: number, w1: number): string {
@@ -220,21 +228,13 @@ const SPAN_ID_AT = TRACE_ID_AT + 33;
 const traceparentScratch = Buffer.from(TRACEPARENT_LINE, 'latin1');
 const traceparentView = new DataView(traceparentScratch.buffer, traceparentScratch.byteOffset, TRACEPARENT_LINE.length);
 
-function putHexWord(at: number, word: number): void {
-  const v = traceparentView;
-  v.setUint16(at, HEX_PAIRS[word >>> 24], true);
-  v.setUint16(at + 2, HEX_PAIRS[(word >>> 16) & 255], true);
-  v.setUint16(at + 4, HEX_PAIRS[(word >>> 8) & 255], true);
-  v.setUint16(at + 6, HEX_PAIRS[word & 255], true);
-}
-
 export function sampledTraceparentLine(span: SpanRecord): string {
-  putHexWord(TRACE_ID_AT, span.trace0);
-  putHexWord(TRACE_ID_AT + 8, span.trace1);
-  putHexWord(TRACE_ID_AT + 16, span.trace2);
-  putHexWord(TRACE_ID_AT + 24, span.trace3);
-  putHexWord(SPAN_ID_AT, span.span0);
-  putHexWord(SPAN_ID_AT + 8, span.span1);
+  writeHexWord(traceparentView, TRACE_ID_AT, span.trace0);
+  writeHexWord(traceparentView, TRACE_ID_AT + 8, span.trace1);
+  writeHexWord(traceparentView, TRACE_ID_AT + 16, span.trace2);
+  writeHexWord(traceparentView, TRACE_ID_AT + 24, span.trace3);
+  writeHexWord(traceparentView, SPAN_ID_AT, span.span0);
+  writeHexWord(traceparentView, SPAN_ID_AT + 8, span.span1);
   return traceparentScratch.toString('latin1', 0, TRACEPARENT_LINE.length);
 }
 
