@@ -80,9 +80,9 @@ export class TokenCache<V> {
     this.#entries.set(key, { token, value, expiresAt });
     this.#chars += token.length;
     while (this.#entries.size > this.#maxEntries || this.#chars > this.#maxChars) {
-      const oldest = this.#entries.values().next().value as Entry<V>;
-      this.#entries.delete(tokenKey(oldest.token));
-      this.#chars -= oldest.token.length;
+      const oldest = this.#entries.keys().next().value as number;
+      this.#chars -= this.#entries.get(oldest)!.token.length;
+      this.#entries.delete(oldest);
     }
   }
 
