@@ -52,6 +52,24 @@ export function echo(req: IncomingMessage, res: ServerResponse, body: Buffer): v
  * configuration, so a test sees exactly the bytes the gateway wrote on each upstream
  * connection (the upstream's own parser would hide a second request or a doubled header).
  */
+/**
+ * Answer with `total` bytes of `chunk` repeated (the last piece cut short) and a Content-Length,
+ * writing as fast as the socket drains: a large download that honours backpressure.
+ */
+export function sendRepeated(res: ServerResponse, chunk: Buffer, total: number): void {
+  res.setHeader('content-length', String(total));
+  let sent = 0;
+  const pump = (): void => {
+    while (sent < total) {
+      const n = Math.min(chunk.length, total - sent);
+      sent += n;
+      if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
+    }
+    res.end();
+  };
+  pump();
+}
+
 export interface ByteTap {
   readonly port: number;
   /** Bytes received from the gateway, one latin1 string per connection, in accept order. */

@@ -1,7 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayProcess } from '../support/gateway.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { sendRepeated, startUpstream, type Upstream } from '../support/upstream.js';
 
 const KiB = 1024;
 
@@ -34,19 +34,7 @@ describe('a response held back by a slow client', () => {
     // uWS's tryEnd, which keeps what the client cannot take yet in the gateway's hands).
     up = await startUpstream((req, res) => {
       const url = new URL(req.url!, 'http://x');
-      const total = Number(url.searchParams.get('bytes'));
-      const chunk = Buffer.alloc(64 * KiB, Number(url.searchParams.get('byte')));
-      res.setHeader('content-length', String(total));
-      let sent = 0;
-      const pump = (): void => {
-        while (sent < total) {
-          const n = Math.min(chunk.length, total - sent);
-          sent += n;
-          if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return void res.once('drain', pump);
-        }
-        res.end();
-      };
-      pump();
+      sendRepeated(res, Buffer.alloc(64 * KiB, Number(url.searchParams.get('byte'))), Number(url.searchParams.get('bytes')));
     }, { readBody: false });
     gw = await startGateway({
       workers: 1,

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayProcess } from '../support/gateway.js';
-import { startUpstream, type Upstream } from '../support/upstream.js';
+import { sendRepeated, startUpstream, type Upstream } from '../support/upstream.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
@@ -35,21 +35,7 @@ describe('streaming with bounded memory', () => {
   beforeAll(async () => {
     up = await startUpstream((req, res) => {
       const url = new URL(req.url!, 'http://x');
-      if (url.pathname === '/download') {
-        const total = Number(url.searchParams.get('bytes'));
-        res.setHeader('content-length', String(total));
-        let sent = 0;
-        const pump = () => {
-          while (sent < total) {
-            const n = Math.min(CHUNK.length, total - sent);
-            sent += n;
-            if (!res.write(n === CHUNK.length ? CHUNK : CHUNK.subarray(0, n))) return void res.once('drain', pump);
-          }
-          res.end();
-        };
-        pump();
-        return;
-      }
+      if (url.pathname === '/download') return void sendRepeated(res, CHUNK, Number(url.searchParams.get('bytes')));
       if (url.pathname === '/slow-download') {
         slowWritten = 0;
         slowBlocked = false;
