@@ -5,6 +5,7 @@
  */
 import type { AuthPolicyConfig, JwtAlgorithm } from '../config/types.js';
 import { claimPath, compileClaimHeaders, type ClaimHeader, type ClaimPath } from './claims.js';
+import { HeaderNameSet } from '../transforms/headers.js';
 
 /** The defaults of every optional field, in one place (docs/security.md lists them; a test checks). */
 export const JWT_DEFAULTS = Object.freeze({
@@ -49,7 +50,7 @@ export interface CompiledJwtPolicy {
 export function compilePolicy(policy: AuthPolicyConfig): CompiledJwtPolicy {
   const jwt = policy.jwt;
   const claimHeaders = compileClaimHeaders(jwt.claimsToHeaders);
-  const remove = new Set(claimHeaders.map((c) => c.header));
+  const remove = new HeaderNameSet(claimHeaders.map((c) => c.header));
   if (!(jwt.forwardAuthorization ?? JWT_DEFAULTS.forwardAuthorization)) remove.add('authorization');
   const cache = { ...JWT_DEFAULTS.tokenCache, ...jwt.tokenCache };
   return {

@@ -5,6 +5,7 @@
 import type { RateLimitConfig, RouteConfig, TransformConfig } from '../config/types.js';
 import { kTicksPerSecond } from '../shm/rate-limit-layout.js';
 import { KeyHasher, type RouteKeySeeds } from '../shm/rate-limit-table.js';
+import { HeaderNameSet } from './headers.js';
 
 export interface HeaderEdit {
   /** Lower-case name. */
@@ -102,7 +103,7 @@ function compileRateLimit(routeId: string, limit: RateLimitConfig, seed: number)
 
 /** Names whose client (or upstream) copies are dropped: every set and remove; null when none. */
 function dropped(edits: readonly HeaderEdit[]): ReadonlySet<string> | null {
-  const drop = new Set(edits.filter((e) => e.op !== 'append').map((e) => e.name));
+  const drop = new HeaderNameSet(edits.filter((e) => e.op !== 'append').map((e) => e.name));
   return drop.size ? drop : null;
 }
 

@@ -1,8 +1,50 @@
 /**
+ * A set of lower-case header names whose `has` does not hash the name asked about: a client's
+ * header names are fresh strings on every request, and a Set lookup hashes each one first
+ * (~300 instructions a name in bench/instructions.mjs' profile, docs/performance.md change
+ * 17). The names are grouped by length and compared: most names fail on the length, the rest
+ * on a short compare. Used for every set the request head builder asks about each client
+ * header (the skip list, a route's drops, an auth verdict's removals); otherwise a Set.
+ */
+export class HeaderNameSet extends Set<string> {
+  /** Names by length, made at the first `has` after a change. */
+  private byLength: string[][] | null = null;
+
+  override add(name: string): this {
+    super.add(name);
+    this.byLength = null;
+    return this;
+  }
+
+  override delete(name: string): boolean {
+    this.byLength = null;
+    return super.delete(name);
+  }
+
+  override clear(): void {
+    this.byLength = null;
+    super.clear();
+  }
+
+  override has(name: string): boolean {
+    let byLength = this.byLength;
+    if (byLength === null) {
+      byLength = [];
+      for (const n of this.values()) (byLength[n.length] ??= []).push(n);
+      this.byLength = byLength;
+    }
+    const candidates = name.length < byLength.length ? byLength[name.length] : undefined;
+    if (candidates === undefined) return false;
+    for (let i = 0; i < candidates.length; i++) if (candidates[i] === name) return true;
+    return false;
+  }
+}
+
+/**
  * Hop-by-hop and framing header tables (RFC 9110 7.6.1), precomputed lower-case.
  * These never cross the gateway in either direction; the gateway sets its own framing.
  */
-const REQUEST_SKIP = new Set([
+const REQUEST_SKIP = new HeaderNameSet([
   'connection', 'keep-alive', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'proxy-connection',
   'proxy-authenticate', 'proxy-authorization', 'content-length', 'host', 'expect',
   'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
@@ -15,22 +57,9 @@ const RESPONSE_SKIP = new Set([
   'date',
 ]);
 
-/**
- * REQUEST_SKIP by length: a client's header names are fresh strings on every request, and a
- * Set lookup hashes each one first (~400 instructions a name in bench/instructions.mjs'
- * profile, most of it the hash); comparing with the few names of the same length costs a
- * length check for most names and a short compare for the rest.
- */
-const REQUEST_SKIP_BY_LENGTH: string[][] = [];
-for (const name of REQUEST_SKIP) (REQUEST_SKIP_BY_LENGTH[name.length] ??= []).push(name);
-
 /** Request headers the pipeline rebuilds itself or drops (lower-case name). */
 export function skipRequestHeader(name: string): boolean {
-  const candidates = name.length < REQUEST_SKIP_BY_LENGTH.length ? REQUEST_SKIP_BY_LENGTH[name.length] : undefined;
-  if (candidates !== undefined) {
-    for (let i = 0; i < candidates.length; i++) if (candidates[i] === name) return true;
-  }
-  return name.startsWith('proxy-');
+  return REQUEST_SKIP.has(name) || name.startsWith('proxy-');
 }
 
 /**

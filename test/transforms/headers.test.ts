@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { skipRequestHeader } from '../../src/transforms/headers.js';
+import { HeaderNameSet, skipRequestHeader } from '../../src/transforms/headers.js';
 
 describe('skipRequestHeader', () => {
   it('skipsHopByHopFramingAndForwardingNames_andPassesEveryOtherName_includingOnesOfTheSameLength', () => {
@@ -21,5 +21,22 @@ describe('skipRequestHeader', () => {
     const fresh = (s: string): string => [...s].join('');
     expect(skipped.filter((n) => !skipRequestHeader(fresh(n)))).toEqual([]);
     expect(kept.filter((n) => skipRequestHeader(fresh(n)))).toEqual([]);
+  });
+});
+
+describe('HeaderNameSet', () => {
+  it('answersHasLikeASet_throughAddsDeletesAndClear_forFreshStringsAndNamesOfTheSameLength', () => {
+    const fresh = (n: string): string => [...n].join('');
+    const names = new HeaderNameSet(['x-user-id', 'authorization']);
+    expect(['x-user-id', 'authorization', 'x-user-ix', 'authorizatio', 'x-org', ''].map((n) => names.has(fresh(n))))
+      .toEqual([true, true, false, false, false, false]);
+    names.add('x-org');
+    expect(names.has(fresh('x-org'))).toBe(true);
+    names.delete('x-user-id');
+    expect(names.has(fresh('x-user-id'))).toBe(false);
+    expect([...names].sort()).toEqual(['authorization', 'x-org']);
+    names.clear();
+    expect(names.has(fresh('authorization'))).toBe(false);
+    expect(names.size).toBe(0);
   });
 });
