@@ -132,7 +132,7 @@ export class SpanRecord {
   }
 
   get traceId(): string {
-    return (this.#traceId ??= hexOfFourWords(this.trace0, this.trace1, this.trace2, this.trace3));
+    return (this.#traceId ??= hexOfWords(this.trace0, this.trace1, this.trace2, this.trace3));
   }
 
   get spanId(): string {
@@ -171,16 +171,12 @@ export function spanAttributes(span: SpanRecord): Record<string, string | number
 }
 
 const ID_POOL_BYTES = 64 * 1024;
-/** Lower-case hex digits of every byte value, as two character codes: [2b] and [2b + 1]. */
-const HEX_CODES = new Uint8Array(512);
+/** The two lower-case hex digits of every byte value as one little-endian 16-bit unit (a DataView store writes both). */
+const HEX_PAIRS = new Uint16Array(256);
 for (let b = 0; b < 256; b++) {
   const hex = b.toString(16).padStart(2, '0');
-  HEX_CODES[2 * b] = hex.charCodeAt(0);
-  HEX_CODES[2 * b + 1] = hex.charCodeAt(1);
+  HEX_PAIRS[b] = hex.charCodeAt(0) | (hex.charCodeAt(1) << 8);
 }
-/** The same two digits of every byte value as one little-endian 16-bit unit (a DataView store writes both). */
-const HEX_PAIRS = new Uint16Array(256);
-for (let b = 0; b < 256; b++) HEX_PAIRS[b] = HEX_CODES[2 * b] | (HEX_CODES[2 * b + 1] << 8);
 
 /** A big-endian word (an id's 32 bits) as 8 lower-case hex digits into `view` at `at`: one 16-bit store a byte. */
 export function writeHexWord(view: DataView, at: number, word: number): void {
@@ -190,31 +186,19 @@ export function writeHexWord(view: DataView, at: number, word: number): void {
   view.setUint16(at + 6, HEX_PAIRS[word & 255], true);
 }
 
-/** Two big-endian words as 16 lower-case hex digits (one fromCharCode call). */
-function hexOfWords(w0: number, w1: number): string {
-  const h = HEX_CODES;
-  // 2 x each byte: the index of its first digit.
-  const a = (w0 >>> 23) & 510, b = (w0 >>> 15) & 510, c = (w0 >>> 7) & 510, d = (w0 << 1) & 510;
-  const e = (w1 >>> 23) & 510, f = (w1 >>> 15) & 510, g = (w1 >>> 7) & 510, i = (w1 << 1) & 510;
-  return String.fromCharCode(
-    h[a], h[a + 1], h[b], h[b + 1], h[c], h[c + 1], h[d], h[d + 1], h[e], h[e + 1], h[f], h[f + 1], h[g], h[g + 1], h[i], h[i + 1],
-  );
-}
-
 /**
- * Four big-endian words as 32 lower-case hex digits, one flat string (two 16-digit halves
- * joined with `+` would be a cons string, on which every later `charCodeAt` takes a slower path).
+ * Two or four big-endian words as lower-case hex, one flat string: written with writeHexWord
+ * into a scratch buffer and read out once (ids as hex are made only when read: rare).
  */
-function hexOfFourWords(w0: number, w1: number, w2: number, w3: number): string {
-  const h = HEX_CODES;
-  const a = (w0 >>> 23) & 510, b = (w0 >>> 15) & 510, c = (w0 >>> 7) & 510, d = (w0 << 1) & 510;
-  const e = (w1 >>> 23) & 510, f = (w1 >>> 15) & 510, g = (w1 >>> 7) & 510, i = (w1 << 1) & 510;
-  const j = (w2 >>> 23) & 510, k = (w2 >>> 15) & 510, l = (w2 >>> 7) & 510, m = (w2 << 1) & 510;
-  const n = (w3 >>> 23) & 510, o = (w3 >>> 15) & 510, p = (w3 >>> 7) & 510, q = (w3 << 1) & 510;
-  return String.fromCharCode(
-    h[a], h[a + 1], h[b], h[b + 1], h[c], h[c + 1], h[d], h[d + 1], h[e], h[e + 1], h[f], h[f + 1], h[g], h[g + 1], h[i], h[i + 1],
-    h[j], h[j + 1], h[k], h[k + 1], h[l], h[l + 1], h[m], h[m + 1], h[n], h[n + 1], h[o], h[o + 1], h[p], h[p + 1], h[q], h[q + 1],
-  );
+const hexScratch = Buffer.alloc(32);
+const hexScratchView = new DataView(hexScratch.buffer, hexScratch.byteOffset, 32);
+function hexOfWords(w0: number, w1: number, w2?: number, w3?: number): string {
+  writeHexWord(hexScratchView, 0, w0);
+  writeHexWord(hexScratchView, 8, w1);
+  if (w2 === undefined || w3 === undefined) return hexScratch.toString('latin1', 0, 16);
+  writeHexWord(hexScratchView, 16, w2);
+  writeHexWord(hexScratchView, 24, w3);
+  return hexScratch.toString('latin1', 0, 32);
 }
 
 /**
