@@ -19,6 +19,9 @@
  *                               [--requests 5000] [--warmup 20000] [--reps 5] [--keep DIR]
  *                               [--functions 30] [--connections 10]
  *
+ * Case floor-1w counts bench/floor/relay.mjs, the architecture's floor (docs/benchmarks.md),
+ * and nginx-1w the bench's nginx proxy (one process, no master): each once whatever --gateway-b.
+ *
  * --connections 1 sends one request at a time: every request then wakes the event loop alone,
  * as at a moderate fixed rate; the difference from the default shows the per-wake-up work.
  *
@@ -40,8 +43,9 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gatewayConfigYaml } from './lib/gateway-config.mjs';
 import { installCleanup, freePort, sleep, startProcess, stopAll, usageOf, versionOf, which, waitReady } from './lib/proc.mjs';
-import { GATEWAY_VARIANTS, gatewayEnv } from './lib/proxies.mjs';
-import { dumpTotal, mappingStarts, namedSelfCosts, readPerfMap } from './lib/callgrind.mjs';
+import { GATEWAY_VARIANTS, gatewayEnv, nginxProxyBody } from './lib/proxies.mjs';
+import { nginxConf } from './lib/nginx.mjs';
+import { dumpTotal, LAYERS, layerOf, mappingStarts, namedSelfCosts, readPerfMap } from './lib/callgrind.mjs';
 import { startUpstream } from './lib/upstream.mjs';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -76,8 +80,10 @@ const requests = Number(values.requests);
 const warmup = Number(values.warmup);
 const reps = Number(values.reps);
 const cases = values.cases.split(',').map((c) => c.trim()).filter(Boolean).map((name) => {
+  if (name === 'floor-1w') return { name, floor: true, variant: {} };
+  if (name === 'nginx-1w') return { name, nginx: true, floor: true, variant: {} };
   const m = /^gateway-1w(?:-([a-z0-9]+))?$/.exec(name);
-  if (!m || !((m[1] ?? '') in GATEWAY_VARIANTS)) throw new Error(`unknown case '${name}' (gateway-1w or gateway-1w-<variant> of bench/run.mjs)`);
+  if (!m || !((m[1] ?? '') in GATEWAY_VARIANTS)) throw new Error(`unknown case '${name}' (gateway-1w, gateway-1w-<variant> floor-1w or nginx-1w of bench/run.mjs)`);
   return { name, variant: GATEWAY_VARIANTS[m[1] ?? ''] };
 });
 
@@ -102,8 +108,11 @@ const dumps = (dir) => readdirSync(dir).filter((f) => f.startsWith('cg.') && /\.
 const results = [];
 /** `${case}|${build}` -> Map<function, self instructions of the last rep> (--functions). */
 const functionCosts = new Map();
+/** `${case}|${build}` -> Map<layer (callgrind.mjs LAYERS), self instructions of the last rep> (--functions). */
+const layerCosts = new Map();
 for (const c of cases) {
-  for (const [label, entry] of builds) {
+  // The floor (bench/floor/relay.mjs) is one script whatever the gateway build: counted once.
+  for (const [label, entry] of c.floor ? builds.slice(0, 1) : builds) {
     const dir = join(tmpRoot, `${c.name}-${label}`);
     mkdirSync(dir, { recursive: true });
     const port = await freePort();
@@ -111,12 +120,20 @@ for (const c of cases) {
     writeFileSync(configPath, gatewayConfigYaml(upstream.url, c.variant.config));
     const env = await gatewayEnv({ upstream }, c.variant, 1, port, configPath);
     // --perf-basic-prof also turns on V8's log (isolate-*.log in the working directory): sent nowhere.
-    const nodeArgs = values.functions ? ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=/dev/null', entry] : [entry];
-    const gw = startProcess(`${c.name} ${label}`, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, ...nodeArgs], {
+    const script = c.floor ? [join(repoRoot, 'bench', 'floor', 'relay.mjs'), '--port', String(port), '--upstream', `127.0.0.1:${upstream.port}`] : [entry];
+    const nodeArgs = values.functions ? ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=/dev/null', ...script] : script;
+    let command = [process.execPath, ...nodeArgs];
+    if (c.nginx) {
+      // nginx as bench/run.mjs's nginx-1w, in one process (no master) so that one dump holds it all.
+      const confPath = join(dir, 'nginx.conf');
+      writeFileSync(confPath, nginxConf(dir, { workers: 1, body: nginxProxyBody(port, upstream.port, 1) }));
+      command = ['nginx', '-p', dir, '-e', join(dir, 'error.log'), '-c', confPath, '-g', 'daemon off; master_process off;'];
+    }
+    const gw = startProcess(`${c.name} ${label}`, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, ...command], {
       env, cwd: repoRoot, logFile: join(dir, 'stdout.log'),
     });
     const url = `http://127.0.0.1:${port}`;
-    await waitReady(gw, `${url}/readyz`, 300_000);
+    await waitReady(gw, c.floor ? `${url}/` : `${url}/readyz`, 300_000);
     const path = c.variant.request?.plainPath ?? '/';
     const headers = c.variant.request?.headers ?? {};
     h2load(`${url}${path}`, warmup, headers);
@@ -139,26 +156,29 @@ for (const c of cases) {
       perRequest.push(ir / requests);
       log(`${c.name} ${label} rep ${rep + 1}: ${Math.round(ir / requests).toLocaleString('en-US')} instructions per request`);
     }
-    const procMaps = values.functions ? readFileSync(`/proc/${gw.pid}/maps`, 'utf8') : '';
+    const procMaps = values.functions && !c.nginx ? readFileSync(`/proc/${gw.pid}/maps`, 'utf8') : '';
     await gw.stop();
     if (values.functions) {
-      const mapFile = `/tmp/perf-${gw.pid}.map`;
+      const mapFile = c.nginx ? null : `/tmp/perf-${gw.pid}.map`;
       // One row per function across builds: paths relative to each build's root, no line:column
       // (a change above a function moves it).
       const root = `file://${resolve(dirname(entry), '../..')}/`;
       const costs = new Map();
+      const layers = new Map(LAYERS.map((layer) => [layer, 0]));
       for (const [name, cost] of namedSelfCosts(readFileSync(lastDump, 'utf8'), readPerfMap(mapFile), mappingStarts(procMaps))) {
+        layers.set(layerOf(name), layers.get(layerOf(name)) + cost);
         const key = name.startsWith('JS:') ? name.replace(root, '').replace(/:\d+:\d+$/, '') : name;
         costs.set(key, (costs.get(key) ?? 0) + cost);
       }
       functionCosts.set(`${c.name}|${label}`, costs);
+      layerCosts.set(`${c.name}|${label}`, layers);
       if (values.keep) {
         // The names of generated code, to read the dump's callers and callees with.
         mkdirSync(values.keep, { recursive: true });
-        copyFileSync(mapFile, join(values.keep, `${c.name}-${label}.perf-map`));
+        if (mapFile) copyFileSync(mapFile, join(values.keep, `${c.name}-${label}.perf-map`));
         writeFileSync(join(values.keep, `${c.name}-${label}.proc-maps`), procMaps);
       }
-      rmSync(mapFile, { force: true });
+      if (mapFile) rmSync(mapFile, { force: true });
     }
     if (values.keep) {
       mkdirSync(values.keep, { recursive: true });
@@ -182,16 +202,25 @@ const lines = [
   ...results.map((r) => `| ${r.name} | ${r.label} | ${fmt(r.median)} | ${fmt(r.min)}-${fmt(r.max)} |`),
 ];
 if (values.functions) {
+  // Where each case's instructions go, by layer: the project's code against what the
+  // architecture brings (docs/benchmarks.md, "The architecture's floor").
+  const columns = cases.flatMap((c) => (c.floor ? builds.slice(0, 1) : builds).map(([label]) => `${c.name}|${label}`));
+  lines.push('', 'instructions per request by layer (last rep)', '',
+    `| layer | ${columns.map((k) => k.replace('|', ' ')).join(' | ')} |`,
+    `|---|${columns.map(() => '---:|').join('')}`,
+    ...LAYERS.map((layer) => `| ${layer} | ${columns.map((k) => fmt(layerCosts.get(k).get(layer) / requests)).join(' | ')} |`),
+    `| total | ${columns.map((k) => fmt([...layerCosts.get(k).values()].reduce((a, b) => a + b, 0) / requests)).join(' | ')} |`);
   const top = Number(values.functions);
   for (const c of cases) {
-    const costs = builds.map(([label]) => functionCosts.get(`${c.name}|${label}`));
+    const caseBuilds = c.floor ? builds.slice(0, 1) : builds;
+    const costs = caseBuilds.map(([label]) => functionCosts.get(`${c.name}|${label}`));
     const names = new Set();
     for (const m of costs) for (const [name] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) names.add(name);
     const perRequest = (m, name) => (m.get(name) ?? 0) / requests;
     const rows = [...names].sort((a, b) => Math.max(...costs.map((m) => perRequest(m, b))) - Math.max(...costs.map((m) => perRequest(m, a))));
     lines.push('', `${c.name}: instructions per request in the function itself (last rep)`, '',
-      `| function | ${builds.map(([label]) => `build ${label}`).join(' | ')}${builds.length > 1 ? ' | B - A' : ''} |`,
-      `|---|${builds.map(() => '---:|').join('')}${builds.length > 1 ? '---:|' : ''}`,
+      `| function | ${caseBuilds.map(([label]) => `build ${label}`).join(' | ')}${caseBuilds.length > 1 ? ' | B - A' : ''} |`,
+      `|---|${caseBuilds.map(() => '---:|').join('')}${caseBuilds.length > 1 ? '---:|' : ''}`,
       ...rows.map((name) => {
         const v = costs.map((m) => perRequest(m, name));
         return `| ${name.replace(/\|/g, '\\|')} | ${v.map(fmt).join(' | ')}${v.length > 1 ? ` | ${fmt(v[1] - v[0])} |` : ' |'}`;

@@ -149,3 +149,39 @@ export function callEdges(text) {
   walkDump(text, () => {}, (caller, callee, calls, inclusive) => edges.push({ caller, callee, calls, inclusive }));
   return edges;
 }
+
+/** The layers of a request's instructions, in the order reports list them. */
+export const LAYERS = [
+  'project JavaScript (dist/, bench/floor/)',
+  "Node.js's JavaScript (streams, net, timers)",
+  'V8 builtins',
+  'uWS (C++)',
+  'garbage collector',
+  'JIT compiler',
+  "V8's runtime and API (C++ to JavaScript calls, handles, strings)",
+  "Node.js's C++ (stream handles, callbacks)",
+  'libuv',
+  'nginx (C)',
+  'libc and the rest',
+];
+
+/**
+ * The layer a function named by `nameFunction` belongs to: which part of the stack spends
+ * its instructions. The project's own code against everything the architecture brings with it.
+ */
+export function layerOf(name) {
+  if (name.startsWith('JS:')) {
+    if (/\/(dist|bench\/floor)\//.test(name)) return LAYERS[0];
+    if (/ node:/.test(name)) return LAYERS[1];
+    return LAYERS[10];
+  }
+  if (/^Builtins?[:_]/.test(name)) return LAYERS[2];
+  if (/uws_linux/.test(name)) return LAYERS[3];
+  if (/Scaveng|IterateObjectCache|RootVisitor|MarkCompact|Sweeper|Evacuat|ConcurrentMarking|MinorMarkCompact|v8::internal::Heap::/.test(name)) return LAYERS[4];
+  if (/v8::internal::compiler::|v8::internal::maglev::/.test(name)) return LAYERS[5];
+  if (/\bv8::/.test(name)) return LAYERS[6];
+  if (/\bnode::/.test(name)) return LAYERS[7];
+  if (/^uv_|^uv__/.test(name)) return LAYERS[8];
+  if (/^ngx_/.test(name)) return LAYERS[9];
+  return LAYERS[10];
+}

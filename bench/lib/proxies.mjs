@@ -12,7 +12,7 @@
  *   start(ctx) -> Promise<{ pids, url, stop }>
  *
  * Names are parsed, so any worker count works without registration:
- *   upstream-direct, nginx-<N>w, haproxy-<N>t, gateway-<N>w[-<variant>][@b]
+ *   upstream-direct, nginx-<N>w, haproxy-<N>t, floor-1w, gateway-<N>w[-<variant>][@b]
  * A gateway case ending in `@b` runs the build given by --gateway-b (another commit, say)
  * instead of --gateway: both builds in one interleaved run, for before/after comparisons.
  *
@@ -117,23 +117,11 @@ function upstreamDirect() {
   };
 }
 
-function nginxCase(workers) {
-  const cpus = cpusFor(workers);
-  return {
-    name: `nginx-${workers}w`,
-    product: 'nginx',
-    workers,
-    cpus,
-    describe: `nginx proxy, ${workers} worker process(es), upstream keepalive 64, X-Forwarded-* set`,
-    skipReason: () => (nginxAvailable() ? null : NGINX_MISSING),
-    async start(ctx) {
-      const dir = join(ctx.tmpRoot, `nginx-${workers}w`);
-      const port = await freePort();
-      const conf = nginxConf(dir, {
-        workers,
-        body: `
+/** The `http { }` body of the nginx proxy cases (bench/instructions.mjs counts nginx with it too). */
+export function nginxProxyBody(port, upstreamPort, workers) {
+  return `
   upstream bench_upstream {
-    server 127.0.0.1:${ctx.upstream.port};
+    server 127.0.0.1:${upstreamPort};
     keepalive 64;
     keepalive_requests 1000000000;
     keepalive_timeout 300s;
@@ -157,8 +145,22 @@ function nginxCase(workers) {
       proxy_buffers 16 8k;
       proxy_max_temp_file_size 0;
     }
-  }`,
-      });
+  }`;
+}
+
+function nginxCase(workers) {
+  const cpus = cpusFor(workers);
+  return {
+    name: `nginx-${workers}w`,
+    product: 'nginx',
+    workers,
+    cpus,
+    describe: `nginx proxy, ${workers} worker process(es), upstream keepalive 64, X-Forwarded-* set`,
+    skipReason: () => (nginxAvailable() ? null : NGINX_MISSING),
+    async start(ctx) {
+      const dir = join(ctx.tmpRoot, `nginx-${workers}w`);
+      const port = await freePort();
+      const conf = nginxConf(dir, { workers, body: nginxProxyBody(port, ctx.upstream.port, workers) });
       const handle = startNginx(`nginx-${workers}w`, dir, conf, cpus);
       const url = `http://127.0.0.1:${port}`;
       await waitReady(handle, `${url}/`);
@@ -213,6 +215,35 @@ backend upstream
       const url = `http://127.0.0.1:${port}`;
       await waitReady(handle, `${url}/`);
       return { pids: [handle.pid], url, stop: handle.stop, alive: () => !handle.exited, logFile: handle.logFile, configPath: cfgPath };
+    },
+  };
+}
+
+/**
+ * The architecture's floor (bench/floor/relay.mjs): a bare uWS + net relay on CPU 1 that does
+ * nginx's job and nothing else. Its CPU per request is the least this design can cost.
+ */
+function floorCase() {
+  return {
+    name: 'floor-1w',
+    product: 'floor',
+    workers: 1,
+    cpus: '1',
+    describe: 'bare uWS + net relay (bench/floor/relay.mjs): the same job, no gateway features; the architecture\'s floor',
+    skipReason: () => null,
+    async start(ctx) {
+      const dir = join(ctx.tmpRoot, 'floor-1w');
+      mkdirSync(dir, { recursive: true });
+      const port = await freePort();
+      const script = join(ctx.repoRoot, 'bench', 'floor', 'relay.mjs');
+      const handle = startProcess('floor-1w', process.execPath, [script, '--port', String(port), '--upstream', `127.0.0.1:${ctx.upstream.port}`], {
+        cpus: '1',
+        cwd: ctx.repoRoot,
+        logFile: join(dir, 'stdout.log'),
+      });
+      const url = `http://127.0.0.1:${port}`;
+      await waitReady(handle, `${url}/`);
+      return { pids: [handle.pid], url, stop: handle.stop, alive: () => !handle.exited, logFile: handle.logFile, configPath: script };
     },
   };
 }
@@ -276,6 +307,7 @@ export function resolveCase(name) {
   let m;
   if ((m = /^nginx-(\d+)w$/.exec(name))) return nginxCase(Number(m[1]));
   if ((m = /^haproxy-(\d+)t$/.exec(name))) return haproxyCase(Number(m[1]));
+  if (name === 'floor-1w') return floorCase();
   if ((m = /^gateway-(\d+)w(?:-([a-z0-9]+))?(@b)?$/.exec(name))) {
     const key = m[2] ?? '';
     if (!(key in GATEWAY_VARIANTS)) {
@@ -283,7 +315,7 @@ export function resolveCase(name) {
     }
     return gatewayCase(Number(m[1]), key, m[3] !== undefined);
   }
-  throw new Error(`unknown case '${name}' (forms: upstream-direct, nginx-<N>w, haproxy-<N>t, gateway-<N>w[-variant][@b])`);
+  throw new Error(`unknown case '${name}' (forms: upstream-direct, nginx-<N>w, haproxy-<N>t, floor-1w, gateway-<N>w[-variant][@b])`);
 }
 
 /** The default case list: the 1-worker trio plus the rig's ceiling, and N-worker ones for --workers N. */

@@ -152,7 +152,7 @@ export function toSvg(result) {
     for (const c of rows) {
       const v = value(c);
       const w = Number.isFinite(v) ? Math.max(1, (v / max) * barMax) : 0;
-      const colour = { upstream: '#9e9e9e', nginx: '#2e7d32', haproxy: '#1565c0', gateway: '#e65100' }[c.product] ?? '#555';
+      const colour = { upstream: '#9e9e9e', nginx: '#2e7d32', haproxy: '#1565c0', gateway: '#e65100', floor: '#6a1b9a' }[c.product] ?? '#555';
       const label = fixed
         ? `${fmt(v)} ms p99`
         : `${fmtInt(v)} req/s${c.ratio == null ? '' : ` (${fmt(c.ratio)}× nginx)`}`;

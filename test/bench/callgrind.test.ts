@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: bench/ is plain JavaScript (ESM) without type declarations.
-import { callEdges, nameFunction, readPerfMap, selfCosts } from '../../bench/lib/callgrind.mjs';
+import { callEdges, LAYERS, layerOf, nameFunction, readPerfMap, selfCosts } from '../../bench/lib/callgrind.mjs';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -62,5 +62,26 @@ describe('bench/lib/callgrind.mjs', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('layerOf_putsTheProjectsCodeApartFromWhatTheArchitectureBrings', () => {
+    const cases: Array<[string, number]> = [
+      ['JS:*execute file:///work/main/dist/forwarder/response-parser.js:120:3', 0],
+      ['JS:*respond file:///work/main/bench/floor/relay.mjs:140:1', 0],
+      ['JS:*writeOrBuffer node:internal/streams/writable:390:22', 1],
+      ['Builtin:StringAdd_CheckNone', 2],
+      ['Builtins_CreateTypedArray', 2],
+      ['(uws_linux_x64_115.node: functions without symbols)', 3],
+      ['v8::internal::(anonymous namespace)::IterateObjectCache(v8::internal::Isolate*, ...)', 4],
+      ['v8::internal::compiler::GraphReducer::ReduceTop()', 5],
+      ['v8::Function::Call(v8::Local<v8::Context>, ...)', 6],
+      ['void v8::internal::String::WriteToFlat<unsigned char>(...)', 6],
+      ['int node::StreamBase::WriteString<(node::encoding)4>(...)', 7],
+      ['uv__io_poll', 8],
+      ['ngx_http_proxy_handler', 9],
+      ['_int_free', 10],
+      ['JS:*foo file:///elsewhere/x.js:1:1', 10],
+    ];
+    expect(cases.map(([name]) => layerOf(name))).toEqual(cases.map(([, layer]) => LAYERS[layer]));
   });
 });
