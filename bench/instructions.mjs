@@ -19,7 +19,7 @@
  *                               [--requests 5000] [--warmup 20000] [--reps 5] [--keep DIR]
  *                               [--functions 30] [--connections 10]
  *
- * Case floor-1w counts bench/floor/relay.mjs, the architecture's floor (docs/benchmarks.md),
+ * Case floor-1w[-thread] counts bench/floor/relay.mjs, the architecture's floor (docs/benchmarks.md),
  * and nginx-1w the bench's nginx proxy (one process, no master): each once whatever --gateway-b.
  *
  * --connections 1 sends one request at a time: every request then wakes the event loop alone,
@@ -80,10 +80,10 @@ const requests = Number(values.requests);
 const warmup = Number(values.warmup);
 const reps = Number(values.reps);
 const cases = values.cases.split(',').map((c) => c.trim()).filter(Boolean).map((name) => {
-  if (name === 'floor-1w') return { name, floor: true, variant: {} };
-  if (name === 'nginx-1w') return { name, nginx: true, floor: true, variant: {} };
+  if (name === 'floor-1w' || name === 'floor-1w-thread') return { name, floor: true, once: true, thread: name === 'floor-1w-thread', variant: {} };
+  if (name === 'nginx-1w') return { name, nginx: true, once: true, variant: {} };
   const m = /^gateway-1w(?:-([a-z0-9]+))?$/.exec(name);
-  if (!m || !((m[1] ?? '') in GATEWAY_VARIANTS)) throw new Error(`unknown case '${name}' (gateway-1w, gateway-1w-<variant> floor-1w or nginx-1w of bench/run.mjs)`);
+  if (!m || !((m[1] ?? '') in GATEWAY_VARIANTS)) throw new Error(`unknown case '${name}' (gateway-1w, gateway-1w-<variant>, floor-1w[-thread] or nginx-1w of bench/run.mjs)`);
   return { name, variant: GATEWAY_VARIANTS[m[1] ?? ''] };
 });
 
@@ -111,8 +111,8 @@ const functionCosts = new Map();
 /** `${case}|${build}` -> Map<layer (callgrind.mjs LAYERS), self instructions of the last rep> (--functions). */
 const layerCosts = new Map();
 for (const c of cases) {
-  // The floor (bench/floor/relay.mjs) is one script whatever the gateway build: counted once.
-  for (const [label, entry] of c.floor ? builds.slice(0, 1) : builds) {
+  // The floor and nginx are the same whatever the gateway build: counted once.
+  for (const [label, entry] of c.once ? builds.slice(0, 1) : builds) {
     const dir = join(tmpRoot, `${c.name}-${label}`);
     mkdirSync(dir, { recursive: true });
     const port = await freePort();
@@ -120,7 +120,7 @@ for (const c of cases) {
     writeFileSync(configPath, gatewayConfigYaml(upstream.url, c.variant.config));
     const env = await gatewayEnv({ upstream }, c.variant, 1, port, configPath);
     // --perf-basic-prof also turns on V8's log (isolate-*.log in the working directory): sent nowhere.
-    const script = c.floor ? [join(repoRoot, 'bench', 'floor', 'relay.mjs'), '--port', String(port), '--upstream', `127.0.0.1:${upstream.port}`] : [entry];
+    const script = c.floor ? [join(repoRoot, 'bench', 'floor', 'relay.mjs'), '--port', String(port), '--upstream', `127.0.0.1:${upstream.port}`, ...(c.thread ? ['--thread'] : [])] : [entry];
     const nodeArgs = values.functions ? ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=/dev/null', ...script] : script;
     let command = [process.execPath, ...nodeArgs];
     if (c.nginx) {
@@ -133,7 +133,7 @@ for (const c of cases) {
       env, cwd: repoRoot, logFile: join(dir, 'stdout.log'),
     });
     const url = `http://127.0.0.1:${port}`;
-    await waitReady(gw, c.floor ? `${url}/` : `${url}/readyz`, 300_000);
+    await waitReady(gw, c.once ? `${url}/` : `${url}/readyz`, 300_000);
     const path = c.variant.request?.plainPath ?? '/';
     const headers = c.variant.request?.headers ?? {};
     h2load(`${url}${path}`, warmup, headers);
@@ -204,7 +204,7 @@ const lines = [
 if (values.functions) {
   // Where each case's instructions go, by layer: the project's code against what the
   // architecture brings (docs/benchmarks.md, "The architecture's floor").
-  const columns = cases.flatMap((c) => (c.floor ? builds.slice(0, 1) : builds).map(([label]) => `${c.name}|${label}`));
+  const columns = cases.flatMap((c) => (c.once ? builds.slice(0, 1) : builds).map(([label]) => `${c.name}|${label}`));
   lines.push('', 'instructions per request by layer (last rep)', '',
     `| layer | ${columns.map((k) => k.replace('|', ' ')).join(' | ')} |`,
     `|---|${columns.map(() => '---:|').join('')}`,
@@ -212,7 +212,7 @@ if (values.functions) {
     `| total | ${columns.map((k) => fmt([...layerCosts.get(k).values()].reduce((a, b) => a + b, 0) / requests)).join(' | ')} |`);
   const top = Number(values.functions);
   for (const c of cases) {
-    const caseBuilds = c.floor ? builds.slice(0, 1) : builds;
+    const caseBuilds = c.once ? builds.slice(0, 1) : builds;
     const costs = caseBuilds.map(([label]) => functionCosts.get(`${c.name}|${label}`));
     const names = new Set();
     for (const m of costs) for (const [name] of [...m].sort((a, b) => b[1] - a[1]).slice(0, top)) names.add(name);

@@ -17,24 +17,22 @@
  * other); a chunked response or a broken upstream gets a 502. Not a product: it skips every
  * check a proxy facing the Internet must make.
  *
- *   node bench/floor/relay.mjs --port P --upstream HOST:PORT
+ *   node bench/floor/relay.mjs --port P --upstream HOST:PORT [--thread]
+ *
+ * --thread serves from one worker thread, the main thread idle, as the gateway does: the two
+ * cases (floor-1w, floor-1w-thread) price that part of the architecture.
  */
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
-
-const require = createRequire(import.meta.url);
-const uws = require('uWebSockets.js');
-if (!/\[native code\]/.test(Function.prototype.toString.call(uws.App))) {
-  console.error('relay-floor: uWebSockets.js runs its JavaScript fallback; refusing to start');
-  process.exit(2);
-}
+import { isMainThread, Worker } from 'node:worker_threads';
 
 const { values: opts } = parseArgs({
-  options: { port: { type: 'string' }, upstream: { type: 'string' }, help: { type: 'boolean' } },
+  options: { port: { type: 'string' }, upstream: { type: 'string' }, thread: { type: 'boolean' }, help: { type: 'boolean' } },
 });
 if (opts.help || !opts.port || !opts.upstream) {
-  console.log('usage: node bench/floor/relay.mjs --port P --upstream HOST:PORT');
+  console.log('usage: node bench/floor/relay.mjs --port P --upstream HOST:PORT [--thread]\n' +
+    '  --thread  serve from one worker thread, as the gateway does (the main thread idles)');
   process.exit(opts.help ? 0 : 2);
 }
 const [upstreamHost, upstreamPortText] = opts.upstream.split(':');
@@ -222,7 +220,23 @@ function clientAddress(res) {
   return text;
 }
 
-uws.App().any('/*', (res, req) => {
+function serve() {
+  const require = createRequire(import.meta.url);
+  const uws = require('uWebSockets.js');
+  if (!/\[native code\]/.test(Function.prototype.toString.call(uws.App))) {
+    console.error('relay-floor: uWebSockets.js runs its JavaScript fallback; refusing to start');
+    process.exit(2);
+  }
+  uws.App().any('/*', handle).listen('127.0.0.1', Number(opts.port), (token) => {
+    if (!token) {
+      console.error(`relay-floor: cannot listen on 127.0.0.1:${opts.port}`);
+      process.exit(1);
+    }
+    console.log(`relay-floor: listening on http://127.0.0.1:${opts.port}, upstream ${opts.upstream}${isMainThread ? '' : ' (worker thread)'}`);
+  });
+}
+
+function handle(res, req) {
   const exchange = { res, aborted: false };
   res.onAborted(() => { exchange.aborted = true; });
   const query = req.getQuery();
@@ -242,10 +256,10 @@ uws.App().any('/*', (res, req) => {
       if (!exchange.aborted) upstream.socket.write(Buffer.from(chunk.slice(0)));
     });
   }
-}).listen('127.0.0.1', Number(opts.port), (token) => {
-  if (!token) {
-    console.error(`relay-floor: cannot listen on 127.0.0.1:${opts.port}`);
-    process.exit(1);
-  }
-  console.log(`relay-floor: listening on http://127.0.0.1:${opts.port}, upstream ${opts.upstream}`);
-});
+}
+
+if (opts.thread && isMainThread) {
+  new Worker(new URL(import.meta.url), { argv: process.argv.slice(2) });
+} else {
+  serve();
+}

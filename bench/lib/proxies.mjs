@@ -12,7 +12,7 @@
  *   start(ctx) -> Promise<{ pids, url, stop }>
  *
  * Names are parsed, so any worker count works without registration:
- *   upstream-direct, nginx-<N>w, haproxy-<N>t, floor-1w, gateway-<N>w[-<variant>][@b]
+ *   upstream-direct, nginx-<N>w, haproxy-<N>t, floor-1w[-thread], gateway-<N>w[-<variant>][@b]
  * A gateway case ending in `@b` runs the build given by --gateway-b (another commit, say)
  * instead of --gateway: both builds in one interleaved run, for before/after comparisons.
  *
@@ -223,20 +223,22 @@ backend upstream
  * The architecture's floor (bench/floor/relay.mjs): a bare uWS + net relay on CPU 1 that does
  * nginx's job and nothing else. Its CPU per request is the least this design can cost.
  */
-function floorCase() {
+function floorCase(thread) {
+  const name = thread ? 'floor-1w-thread' : 'floor-1w';
   return {
-    name: 'floor-1w',
+    name,
     product: 'floor',
     workers: 1,
     cpus: '1',
-    describe: 'bare uWS + net relay (bench/floor/relay.mjs): the same job, no gateway features; the architecture\'s floor',
+    describe: `bare uWS + net relay (bench/floor/relay.mjs${thread ? ' --thread' : ''}): the same job, no gateway features; the architecture's floor${thread ? ', served from a worker thread as the gateway is' : ''}`,
     skipReason: () => null,
     async start(ctx) {
-      const dir = join(ctx.tmpRoot, 'floor-1w');
+      const dir = join(ctx.tmpRoot, name);
       mkdirSync(dir, { recursive: true });
       const port = await freePort();
       const script = join(ctx.repoRoot, 'bench', 'floor', 'relay.mjs');
-      const handle = startProcess('floor-1w', process.execPath, [script, '--port', String(port), '--upstream', `127.0.0.1:${ctx.upstream.port}`], {
+      const args = [script, '--port', String(port), '--upstream', `127.0.0.1:${ctx.upstream.port}`, ...(thread ? ['--thread'] : [])];
+      const handle = startProcess(name, process.execPath, args, {
         cpus: '1',
         cwd: ctx.repoRoot,
         logFile: join(dir, 'stdout.log'),
@@ -307,7 +309,7 @@ export function resolveCase(name) {
   let m;
   if ((m = /^nginx-(\d+)w$/.exec(name))) return nginxCase(Number(m[1]));
   if ((m = /^haproxy-(\d+)t$/.exec(name))) return haproxyCase(Number(m[1]));
-  if (name === 'floor-1w') return floorCase();
+  if (name === 'floor-1w' || name === 'floor-1w-thread') return floorCase(name === 'floor-1w-thread');
   if ((m = /^gateway-(\d+)w(?:-([a-z0-9]+))?(@b)?$/.exec(name))) {
     const key = m[2] ?? '';
     if (!(key in GATEWAY_VARIANTS)) {
@@ -315,7 +317,7 @@ export function resolveCase(name) {
     }
     return gatewayCase(Number(m[1]), key, m[3] !== undefined);
   }
-  throw new Error(`unknown case '${name}' (forms: upstream-direct, nginx-<N>w, haproxy-<N>t, floor-1w, gateway-<N>w[-variant][@b])`);
+  throw new Error(`unknown case '${name}' (forms: upstream-direct, nginx-<N>w, haproxy-<N>t, floor-1w[-thread], gateway-<N>w[-variant][@b])`);
 }
 
 /** The default case list: the 1-worker trio plus the rig's ceiling, and N-worker ones for --workers N. */

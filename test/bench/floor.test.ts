@@ -18,6 +18,7 @@ let upstream: Upstream;
 let relay: ChildProcess;
 let base: string;
 let upstreamConnections = 0;
+let banner = '';
 
 function answer(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   if (req.url === '/large') {
@@ -42,26 +43,31 @@ function answer(req: IncomingMessage, res: ServerResponse, body: Buffer): void {
   res.end(text);
 }
 
-beforeAll(async () => {
-  upstream = await startUpstream(answer);
-  upstream.server.on('connection', () => { upstreamConnections++; });
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  relay = spawn(process.execPath, [RELAY, '--port', String(port), '--upstream', `127.0.0.1:${upstream.port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let errors = '';
-  relay.stderr!.on('data', (d: Buffer) => { errors += d.toString(); });
-  await new Promise<void>((resolve, reject) => {
-    relay.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('listening')) resolve(); });
-    relay.on('exit', (code) => reject(new Error(`relay exited with ${code}: ${errors}`)));
+describe.each<[string, string[]]>([['main thread', []], ['worker thread (--thread)', ['--thread']]])('the floor relay, %s', (_mode, extraArgs) => {
+  beforeAll(async () => {
+    upstream = await startUpstream(answer);
+    upstreamConnections = 0;
+    upstream.server.on('connection', () => { upstreamConnections++; });
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    relay = spawn(process.execPath, [RELAY, '--port', String(port), '--upstream', `127.0.0.1:${upstream.port}`, ...extraArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let errors = '';
+    relay.stderr!.on('data', (d: Buffer) => { errors += d.toString(); });
+    await new Promise<void>((resolve, reject) => {
+      relay.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('listening')) { banner = d.toString(); resolve(); } });
+      relay.on('exit', (code) => reject(new Error(`relay exited with ${code}: ${errors}`)));
+    });
   });
-});
 
-afterAll(async () => {
-  relay?.kill();
-  await upstream?.close();
-});
+  afterAll(async () => {
+    relay?.kill();
+    await upstream?.close();
+  });
 
-describe('the floor relay', () => {
+  it('servesFromTheThreadItWasAskedFor', () => {
+    expect(banner.includes('(worker thread)')).toBe(extraArgs.length > 0);
+  });
+
   it('forwardsMethodPathQueryAndHeaders_withTheForwardedTrio_andRelaysStatusAndHeaders', async () => {
     const r = await fetch(`${base}/some/path?x=1&y=2`, { headers: { 'x-client': 'abc', 'x-forwarded-for': 'spoofed' } });
     expect(r.status).toBe(201);
