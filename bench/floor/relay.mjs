@@ -86,7 +86,8 @@ class Upstream {
 
   send(exchange, head) {
     this.exchange = exchange;
-    this.socket.write(head, 'latin1');
+    // UTF-8, as the gateway: uWS makes header strings from UTF-8, latin1 would mangle non-ASCII values.
+    this.socket.write(head, 'utf8');
   }
 
   onRead(buf, n) {
