@@ -3,7 +3,7 @@
  * The architecture's floor: the least a relay built from the gateway's own parts (uWS.js for
  * the clients, Node's `net` for the upstream, JavaScript between them) has to do to proxy the
  * benchmark's requests, and nothing more. No routing, no config, no metrics, no balancing, no
- * timeouts, no worker thread, one fixed upstream. It does the same job as the bench's nginx
+ * timeouts, one fixed upstream; the main thread serves unless --thread. It does the same job as the bench's nginx
  * (docs/benchmarks.md, "Same job"): the client's method, path, query and headers upstream over
  * a keep-alive pool, with Host and the X-Forwarded-* trio; the status, headers and body back,
  * hop-by-hop headers dropped.
@@ -22,10 +22,14 @@
  * --thread serves from one worker thread, the main thread idle, as the gateway does: the two
  * cases (floor-1w, floor-1w-thread) price that part of the architecture.
  */
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { isMainThread, Worker } from 'node:worker_threads';
+// The gateway's own pieces where the job is the same (npm run build first): the native-uWS
+// check, the client address's text, the request headers a proxy never forwards.
+import { loadNativeUws } from '../../dist/worker/uws.js';
+import { addressText } from '../../dist/worker/client-address.js';
+import { skipRequestHeader } from '../../dist/transforms/headers.js';
 
 const { values: opts } = parseArgs({
   options: { port: { type: 'string' }, upstream: { type: 'string' }, thread: { type: 'boolean' }, help: { type: 'boolean' } },
@@ -40,19 +44,6 @@ const upstreamPort = Number(upstreamPortText);
 
 const CR = 13;
 const COLON = 58;
-/** Names the relay drops from the client's head (it writes its own, or they are hop-by-hop). */
-function requestDropped(name) {
-  // Fresh strings from uWS: compared (length first), not hashed into a Set.
-  switch (name.length) {
-    case 2: return name === 'te';
-    case 7: return name === 'upgrade';
-    case 10: return name === 'connection' || name === 'keep-alive';
-    case 15: return name === 'x-forwarded-for';
-    case 16: return name === 'x-forwarded-host' || name === 'proxy-connection';
-    case 17: return name === 'x-forwarded-proto';
-    default: return false;
-  }
-}
 
 /** One read buffer shared by every upstream socket: each read is consumed before the next. */
 const readBuffer = Buffer.allocUnsafe(64 * 1024);
@@ -208,27 +199,8 @@ function fail(exchange) {
   res.cork(() => res.writeStatus('502 Bad Gateway').end('bad gateway\n'));
 }
 
-const ipv4Texts = new Map();
-function clientAddress(res) {
-  const b = new Uint8Array(res.getRemoteAddress());
-  const at = b.length === 16 ? 12 : 0;
-  const key = ((b[at] << 24) | (b[at + 1] << 16) | (b[at + 2] << 8) | b[at + 3]) >>> 0;
-  let text = ipv4Texts.get(key);
-  if (text === undefined) {
-    text = `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
-    ipv4Texts.set(key, text);
-  }
-  return text;
-}
-
 function serve() {
-  const require = createRequire(import.meta.url);
-  const uws = require('uWebSockets.js');
-  if (!/\[native code\]/.test(Function.prototype.toString.call(uws.App))) {
-    console.error('relay-floor: uWebSockets.js runs its JavaScript fallback; refusing to start');
-    process.exit(2);
-  }
-  uws.App().any('/*', handle).listen('127.0.0.1', Number(opts.port), (token) => {
+  loadNativeUws().App().any('/*', handle).listen('127.0.0.1', Number(opts.port), (token) => {
     if (!token) {
       console.error(`relay-floor: cannot listen on 127.0.0.1:${opts.port}`);
       process.exit(1);
@@ -247,9 +219,10 @@ function handle(res, req) {
   req.forEach((name, value) => {
     if (name === 'host') host = value;
     else if (name === 'content-length') contentLength = Number(value);
-    if (!requestDropped(name)) head += `${name}: ${value}\r\n`;
+    else if (!skipRequestHeader(name)) head += `${name}: ${value}\r\n`;
   });
-  head += `x-forwarded-for: ${clientAddress(res)}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n\r\n`;
+  if (contentLength > 0) head += `content-length: ${contentLength}\r\n`;
+  head += `host: ${host}\r\nx-forwarded-for: ${addressText(res.getRemoteAddress())}\r\nx-forwarded-proto: http\r\nx-forwarded-host: ${host}\r\n\r\n`;
   const upstream = idle.length > 0 ? idle.pop() : new Upstream();
   upstream.send(exchange, head);
   if (contentLength > 0) {

@@ -223,6 +223,13 @@ backend upstream
  * The architecture's floor (bench/floor/relay.mjs): a bare uWS + net relay on CPU 1 that does
  * nginx's job and nothing else. Its CPU per request is the least this design can cost.
  */
+export const FLOOR_SCRIPT = 'bench/floor/relay.mjs';
+
+/** The floor relay's arguments (bench/instructions.mjs starts it with them too). */
+export function floorArgs(repoRoot, port, upstreamPort, thread) {
+  return [join(repoRoot, FLOOR_SCRIPT), '--port', String(port), '--upstream', `127.0.0.1:${upstreamPort}`, ...(thread ? ['--thread'] : [])];
+}
+
 function floorCase(thread) {
   const name = thread ? 'floor-1w-thread' : 'floor-1w';
   return {
@@ -231,21 +238,20 @@ function floorCase(thread) {
     workers: 1,
     cpus: '1',
     describe: `bare uWS + net relay (bench/floor/relay.mjs${thread ? ' --thread' : ''}): the same job, no gateway features; the architecture's floor${thread ? ', served from a worker thread as the gateway is' : ''}`,
-    skipReason: () => null,
+    // It imports a few of the gateway's pieces from dist/.
+    skipReason: (ctx) => (existsSync(defaultGatewayEntry(ctx.repoRoot)) ? null : GATEWAY_MISSING),
     async start(ctx) {
       const dir = join(ctx.tmpRoot, name);
       mkdirSync(dir, { recursive: true });
       const port = await freePort();
-      const script = join(ctx.repoRoot, 'bench', 'floor', 'relay.mjs');
-      const args = [script, '--port', String(port), '--upstream', `127.0.0.1:${ctx.upstream.port}`, ...(thread ? ['--thread'] : [])];
-      const handle = startProcess(name, process.execPath, args, {
+      const handle = startProcess(name, process.execPath, floorArgs(ctx.repoRoot, port, ctx.upstream.port, thread), {
         cpus: '1',
         cwd: ctx.repoRoot,
         logFile: join(dir, 'stdout.log'),
       });
       const url = `http://127.0.0.1:${port}`;
       await waitReady(handle, `${url}/`);
-      return { pids: [handle.pid], url, stop: handle.stop, alive: () => !handle.exited, logFile: handle.logFile, configPath: script };
+      return { pids: [handle.pid], url, stop: handle.stop, alive: () => !handle.exited, logFile: handle.logFile, configPath: join(ctx.repoRoot, FLOOR_SCRIPT) };
     },
   };
 }
