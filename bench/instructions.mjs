@@ -43,8 +43,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gatewayConfigYaml } from './lib/gateway-config.mjs';
 import { installCleanup, freePort, sleep, startProcess, stopAll, usageOf, versionOf, which, waitReady } from './lib/proc.mjs';
-import { GATEWAY_VARIANTS, gatewayEnv, nginxProxyBody } from './lib/proxies.mjs';
-import { nginxConf } from './lib/nginx.mjs';
+import { floorArgs, GATEWAY_VARIANTS, gatewayEnv, nginxProxyBody } from './lib/proxies.mjs';
+import { nginxArgs, nginxConf } from './lib/nginx.mjs';
 import { dumpTotal, LAYERS, layerOf, mappingStarts, namedSelfCosts, readPerfMap } from './lib/callgrind.mjs';
 import { startUpstream } from './lib/upstream.mjs';
 
@@ -79,13 +79,47 @@ if (values['gateway-b']) builds.push(['B', resolve(repoRoot, values['gateway-b']
 const requests = Number(values.requests);
 const warmup = Number(values.warmup);
 const reps = Number(values.reps);
-const cases = values.cases.split(',').map((c) => c.trim()).filter(Boolean).map((name) => {
-  if (name === 'floor-1w' || name === 'floor-1w-thread') return { name, floor: true, once: true, thread: name === 'floor-1w-thread', variant: {} };
-  if (name === 'nginx-1w') return { name, nginx: true, once: true, variant: {} };
+// --perf-basic-prof also turns on V8's log (isolate-*.log in the working directory): sent nowhere.
+const perfFlags = values.functions ? ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=/dev/null'] : [];
+
+/**
+ * A case: `start(dir, port, entry)` -> { argv, env } of the process to count; `readyPath` it
+ * answers on when up; `request` (plainPath, headers) of the load; `node` (its generated code is
+ * named by a perf map); `once` (the same whatever the build: counted for build A only).
+ */
+function caseOf(name) {
+  if (name === 'nginx-1w') {
+    return {
+      name, once: true, node: false, readyPath: '/', request: {},
+      // nginx as bench/run.mjs's nginx-1w, in one process (no master) so that one dump holds it all.
+      start: async (dir, port) => ({
+        argv: ['nginx', ...nginxArgs(dir, nginxConf(dir, { workers: 1, body: nginxProxyBody(port, upstream.port, 1) }), ' master_process off;')],
+        env: process.env,
+      }),
+    };
+  }
+  if (name === 'floor-1w' || name === 'floor-1w-thread') {
+    return {
+      name, once: true, node: true, readyPath: '/', request: {},
+      start: async (dir, port) => ({
+        argv: [process.execPath, ...perfFlags, ...floorArgs(repoRoot, port, upstream.port, name === 'floor-1w-thread')],
+        env: process.env,
+      }),
+    };
+  }
   const m = /^gateway-1w(?:-([a-z0-9]+))?$/.exec(name);
   if (!m || !((m[1] ?? '') in GATEWAY_VARIANTS)) throw new Error(`unknown case '${name}' (gateway-1w, gateway-1w-<variant>, floor-1w[-thread] or nginx-1w of bench/run.mjs)`);
-  return { name, variant: GATEWAY_VARIANTS[m[1] ?? ''] };
-});
+  const variant = GATEWAY_VARIANTS[m[1] ?? ''];
+  return {
+    name, once: false, node: true, readyPath: '/readyz', request: variant.request ?? {},
+    async start(dir, port, entry) {
+      const configPath = join(dir, 'gateway.yaml');
+      writeFileSync(configPath, gatewayConfigYaml(upstream.url, variant.config));
+      return { argv: [process.execPath, ...perfFlags, entry], env: await gatewayEnv({ upstream }, variant, 1, port, configPath) };
+    },
+  };
+}
+const cases = values.cases.split(',').map((c) => c.trim()).filter(Boolean).map(caseOf);
 
 installCleanup();
 const tmpRoot = mkdtempSync(join(tmpdir(), 'fengling-instr-'));
@@ -116,26 +150,14 @@ for (const c of cases) {
     const dir = join(tmpRoot, `${c.name}-${label}`);
     mkdirSync(dir, { recursive: true });
     const port = await freePort();
-    const configPath = join(dir, 'gateway.yaml');
-    writeFileSync(configPath, gatewayConfigYaml(upstream.url, c.variant.config));
-    const env = await gatewayEnv({ upstream }, c.variant, 1, port, configPath);
-    // --perf-basic-prof also turns on V8's log (isolate-*.log in the working directory): sent nowhere.
-    const script = c.floor ? [join(repoRoot, 'bench', 'floor', 'relay.mjs'), '--port', String(port), '--upstream', `127.0.0.1:${upstream.port}`, ...(c.thread ? ['--thread'] : [])] : [entry];
-    const nodeArgs = values.functions ? ['--perf-basic-prof', '--no-logfile-per-isolate', '--logfile=/dev/null', ...script] : script;
-    let command = [process.execPath, ...nodeArgs];
-    if (c.nginx) {
-      // nginx as bench/run.mjs's nginx-1w, in one process (no master) so that one dump holds it all.
-      const confPath = join(dir, 'nginx.conf');
-      writeFileSync(confPath, nginxConf(dir, { workers: 1, body: nginxProxyBody(port, upstream.port, 1) }));
-      command = ['nginx', '-p', dir, '-e', join(dir, 'error.log'), '-c', confPath, '-g', 'daemon off; master_process off;'];
-    }
-    const gw = startProcess(`${c.name} ${label}`, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, ...command], {
+    const { argv, env } = await c.start(dir, port, entry);
+    const gw = startProcess(`${c.name} ${label}`, 'valgrind', ['--tool=callgrind', `--callgrind-out-file=${join(dir, 'cg.%p')}`, ...argv], {
       env, cwd: repoRoot, logFile: join(dir, 'stdout.log'),
     });
     const url = `http://127.0.0.1:${port}`;
-    await waitReady(gw, c.once ? `${url}/` : `${url}/readyz`, 300_000);
-    const path = c.variant.request?.plainPath ?? '/';
-    const headers = c.variant.request?.headers ?? {};
+    await waitReady(gw, `${url}${c.readyPath}`, 300_000);
+    const path = c.request.plainPath ?? '/';
+    const headers = c.request.headers ?? {};
     h2load(`${url}${path}`, warmup, headers);
     const perRequest = [];
     let lastDump = null;
@@ -156,17 +178,18 @@ for (const c of cases) {
       perRequest.push(ir / requests);
       log(`${c.name} ${label} rep ${rep + 1}: ${Math.round(ir / requests).toLocaleString('en-US')} instructions per request`);
     }
-    const procMaps = values.functions && !c.nginx ? readFileSync(`/proc/${gw.pid}/maps`, 'utf8') : '';
+    const procMaps = values.functions && c.node ? readFileSync(`/proc/${gw.pid}/maps`, 'utf8') : '';
     await gw.stop();
     if (values.functions) {
-      const mapFile = c.nginx ? null : `/tmp/perf-${gw.pid}.map`;
+      const mapFile = c.node ? `/tmp/perf-${gw.pid}.map` : null;
       // One row per function across builds: paths relative to each build's root, no line:column
       // (a change above a function moves it).
       const root = `file://${resolve(dirname(entry), '../..')}/`;
       const costs = new Map();
       const layers = new Map(LAYERS.map((layer) => [layer, 0]));
       for (const [name, cost] of namedSelfCosts(readFileSync(lastDump, 'utf8'), readPerfMap(mapFile), mappingStarts(procMaps))) {
-        layers.set(layerOf(name), layers.get(layerOf(name)) + cost);
+        const layer = layerOf(name);
+        layers.set(layer, layers.get(layer) + cost);
         const key = name.startsWith('JS:') ? name.replace(root, '').replace(/:\d+:\d+$/, '') : name;
         costs.set(key, (costs.get(key) ?? 0) + cost);
       }

@@ -38,12 +38,20 @@ ${body}
 `;
 }
 
-/** Write `conf` into `dir` and start nginx on it; `cpus` as for taskset (null = unpinned). */
-export function startNginx(name, dir, conf, cpus) {
+/**
+ * Write `conf` into `dir`; the arguments that run nginx on it in the foreground, every path
+ * inside `dir`. `global`: more `-g` directives (bench/instructions.mjs adds `master_process off;`).
+ */
+export function nginxArgs(dir, conf, global = '') {
   mkdirSync(dir, { recursive: true });
   const confPath = join(dir, 'nginx.conf');
   writeFileSync(confPath, conf);
-  return startProcess(name, 'nginx', ['-p', dir, '-e', join(dir, 'error.log'), '-c', confPath, '-g', 'daemon off;'], {
+  return ['-p', dir, '-e', join(dir, 'error.log'), '-c', confPath, '-g', `daemon off;${global}`];
+}
+
+/** Write `conf` into `dir` and start nginx on it; `cpus` as for taskset (null = unpinned). */
+export function startNginx(name, dir, conf, cpus) {
+  return startProcess(name, 'nginx', nginxArgs(dir, conf), {
     cpus,
     logFile: join(dir, 'stdout.log'),
   });
