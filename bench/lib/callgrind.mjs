@@ -151,19 +151,20 @@ export function callEdges(text) {
 }
 
 /** The layers of a request's instructions, in the order reports list them. */
-export const LAYERS = [
-  'project JavaScript (dist/, bench/floor/)',
-  "Node.js's JavaScript (streams, net, timers)",
-  'V8 builtins',
-  'uWS (C++)',
-  'garbage collector',
-  'JIT compiler',
-  "V8's runtime and API (C++ to JavaScript calls, handles, strings)",
-  "Node.js's C++ (stream handles, callbacks)",
-  'libuv',
-  'nginx (C)',
-  'libc and the rest',
-];
+export const LAYER = Object.freeze({
+  project: 'project JavaScript (dist/, bench/floor/)',
+  nodeJs: "Node.js's JavaScript (streams, net, timers)",
+  builtins: 'V8 builtins',
+  uws: 'uWS (C++)',
+  gc: 'garbage collector',
+  jit: 'JIT compiler',
+  v8: "V8's runtime and API (C++ to JavaScript calls, handles, strings)",
+  nodeCpp: "Node.js's C++ (stream handles, callbacks)",
+  libuv: 'libuv',
+  nginx: 'nginx (C)',
+  rest: 'libc and the rest',
+});
+export const LAYERS = Object.values(LAYER);
 
 /**
  * The layer a function named by `nameFunction` belongs to: which part of the stack spends
@@ -171,17 +172,17 @@ export const LAYERS = [
  */
 export function layerOf(name) {
   if (name.startsWith('JS:')) {
-    if (/\/(dist|bench\/floor)\//.test(name)) return LAYERS[0];
-    if (/ node:/.test(name)) return LAYERS[1];
-    return LAYERS[10];
+    if (/\/(dist|bench\/floor)\//.test(name)) return LAYER.project;
+    if (/ node:/.test(name)) return LAYER.nodeJs;
+    return LAYER.rest;
   }
-  if (/^Builtins?[:_]/.test(name)) return LAYERS[2];
-  if (/uws_linux/.test(name)) return LAYERS[3];
-  if (/Scaveng|IterateObjectCache|RootVisitor|MarkCompact|Sweeper|Evacuat|ConcurrentMarking|MinorMarkCompact|v8::internal::Heap::/.test(name)) return LAYERS[4];
-  if (/v8::internal::compiler::|v8::internal::maglev::/.test(name)) return LAYERS[5];
-  if (/\bv8::/.test(name)) return LAYERS[6];
-  if (/\bnode::/.test(name)) return LAYERS[7];
-  if (/^uv_|^uv__/.test(name)) return LAYERS[8];
-  if (/^ngx_/.test(name)) return LAYERS[9];
-  return LAYERS[10];
+  if (/^Builtins?[:_]/.test(name)) return LAYER.builtins;
+  if (/uws_linux/.test(name)) return LAYER.uws;
+  if (/Scaveng|IterateObjectCache|RootVisitor|MarkCompact|Sweeper|Evacuat|ConcurrentMarking|MinorMarkCompact|v8::internal::Heap::/.test(name)) return LAYER.gc;
+  if (/v8::internal::compiler::|v8::internal::maglev::/.test(name)) return LAYER.jit;
+  if (/\bv8::/.test(name)) return LAYER.v8;
+  if (/\bnode::/.test(name)) return LAYER.nodeCpp;
+  if (/^uv_|^uv__/.test(name)) return LAYER.libuv;
+  if (/^ngx_/.test(name)) return LAYER.nginx;
+  return LAYER.rest;
 }
