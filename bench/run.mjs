@@ -75,7 +75,7 @@ ${Object.entries(SCENARIOS).map(([k, v]) => `                        ${k.padEnd(
   -h, --help          this text
 
 Output: the Markdown table on stdout; bench/results/<timestamp>-<scenario>.md and .json,
-bench/results/latest.md and latest.svg. Columns are explained at the bottom of the table
+bench/results/latest.md and latest.svg (latest-<scenarios>.md/.svg for other scenarios than plain). Columns are explained at the bottom of the table
 and in docs/benchmarks.md. Absolute numbers move ±20% between runs on shared machines:
 compare ratios from one run, never numbers from different runs.
 `;
@@ -340,15 +340,19 @@ async function main() {
   process.stdout.write(`${md}\n`);
   if (opts.write) {
     mkdirSync(opts.out, { recursive: true });
-    const base = join(opts.out, `${timestamp(new Date(meta.date))}-${opts.scenarios.join('+')}`);
+    const scenarios = opts.scenarios.join('+');
+    const base = join(opts.out, `${timestamp(new Date(meta.date))}-${scenarios}`);
     const json = JSON.stringify(result, null, 2);
     const svg = toSvg(result);
     writeFileSync(`${base}.md`, md);
     writeFileSync(`${base}.json`, json);
     writeFileSync(`${base}.svg`, svg);
-    writeFileSync(join(opts.out, 'latest.md'), md);
-    writeFileSync(join(opts.out, 'latest.svg'), svg);
-    log(`wrote ${relative(repoRoot, base)}.{md,json,svg}, latest.md, latest.svg`);
+    // One "latest" per scenario set: a fixed-rate run must not replace the closed-loop table
+    // that the README and docs/performance.md describe (bench/results/latest.md).
+    const latest = scenarios === 'plain' ? 'latest' : `latest-${scenarios}`;
+    writeFileSync(join(opts.out, `${latest}.md`), md);
+    writeFileSync(join(opts.out, `${latest}.svg`), svg);
+    log(`wrote ${relative(repoRoot, base)}.{md,json,svg}, ${latest}.md, ${latest}.svg`);
   }
   if (opts.keepTmp) log(`kept ${tmpRoot}`);
 }
