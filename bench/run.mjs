@@ -38,6 +38,9 @@ Options:
                         upstream-direct   wrk straight to the upstream (the rig's ceiling)
                         nginx-<N>w        nginx, N worker processes, upstream keepalive 64
                         haproxy-<N>t      HAProxy, nbthread N, http-reuse always
+                        floor-1w          bench/floor/relay.mjs: a bare uWS + net relay doing the
+                                          same job, the architecture's floor (-thread: served
+                                          from a worker thread, as the gateway is)
                         gateway-<N>w      node dist/cli/gateway.js with GATEWAY_WORKERS=N
                         gateway-<N>w-<v>  a gateway variant, v one of:
 ${Object.entries(GATEWAY_VARIANTS).filter(([k]) => k).map(([k, v]) => `                          ${k.padEnd(10)} ${v.describe}`).join('\n')}

@@ -16,7 +16,7 @@
  *   node bench/simultaneous.mjs --a gateway-1w@b --b gateway-1w --gateway-b PATH [--rounds 9] [--duration 8]
  *   node bench/simultaneous.mjs --a gateway-1w --b gateway-1w-trace100
  * Cases are bench/run.mjs' names (`--help` there lists them) with one worker, or nginx-1w /
- * haproxy-1t. Prints one line per round and the median of the rounds' B/A ratios of CPU per
+ * haproxy-1t / floor-1w. Prints one line per round and the median of the rounds' B/A ratios of CPU per
  * request, with their range, and writes the same to
  * bench/results/<time>-simultaneous-<a>-<b>.md under the command and the commits measured.
  */
