@@ -54,8 +54,11 @@ export class Http1Pool implements UpstreamPool {
     };
     const clock = new DeadlineClock((tick) => this.#sweep(tick));
     this.#clock = clock;
+    const open = this.#open;
+    const idle = this.#idle;
     this.#owner = {
       clock,
+      inFlight: () => open.size - idle.length,
       release: (conn) => this.#release(conn),
       forget: (conn, wasIdle) => this.#forget(conn, wasIdle),
       retryOnFresh: (exchange) => this.#retryOnFresh(exchange),
