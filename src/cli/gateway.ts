@@ -9,7 +9,6 @@ import { GatewayError } from '../errors.js';
 import { loadConfigFile } from '../config/load.js';
 import { formatErrors } from '../config/validate.js';
 import { createLogger } from '../observability/logger.js';
-import { sizeWorkerNursery } from '../primary/worker-heap.js';
 import { Instance } from '../primary/instance.js';
 import { isNative } from '../worker/uws.js';
 import { helpText, loadSettings } from './settings.js';
@@ -61,7 +60,6 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 
   if (settings.faultInjection) log.warn('GATEWAY_FAULT_INJECTION is on: /__fengling/fault/* can crash workers; this is for tests only');
-  sizeWorkerNursery(settings.workerSemiSpaceMb);
   const instance = new Instance(settings, log);
   try {
     await instance.start();

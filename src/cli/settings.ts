@@ -22,7 +22,6 @@ export interface Settings {
   readonly port: number;
   readonly host: string;
   readonly workers: number;
-  readonly workerSemiSpaceMb: number;
   readonly configPath: string;
   readonly drainTimeoutMs: number;
   readonly logLevel: LogLevel;
@@ -123,8 +122,6 @@ export const SETTINGS = [
     parse: (raw) => (/^[0-9a-fA-F.:]+$|^localhost$/.test(raw.trim()) ? raw.trim() : new Invalid('must be an IPv4 or IPv6 address (or localhost)')) }),
   spec({ env: 'GATEWAY_WORKERS', key: 'workers', help: 'Worker threads, each with its own uWS server on the port', default: () => availableParallelism(),
     defaultText: 'available parallelism', parse: integer(1, 1024) }),
-  spec({ env: 'GATEWAY_WORKER_SEMI_SPACE_MB', key: 'workerSemiSpaceMb', help: "Each worker thread's V8 young-generation semi-space, in MiB (a worker commits up to twice this); 0 = V8's own sizing",
-    default: () => 16, parse: integer(0, 1024) }),
   spec({ env: 'GATEWAY_CONFIG', key: 'configPath', help: 'Configuration file (YAML or JSON), watched for changes', default: () => DEFAULT_CONFIG_PATH,
     defaultText: 'the embedded config/gateway.yaml', parse: (raw) => (raw.trim() ? raw.trim() : new Invalid('must be a file path')) }),
   spec({ env: 'GATEWAY_DRAIN_TIMEOUT_MS', key: 'drainTimeoutMs', help: 'On SIGTERM/SIGINT, how long in-flight requests may take to finish', default: () => 10_000, parse: integer(0, 3_600_000) }),
