@@ -14,7 +14,10 @@
  *
  * Usage (after `npm run build`; needs wrk and nginx):
  *   node bench/simultaneous.mjs --a gateway-1w@b --b gateway-1w --gateway-b PATH [--rounds 9] [--duration 8]
+ *                               [--warmup 5] [--connections 50]
  *   node bench/simultaneous.mjs --a gateway-1w --b gateway-1w-trace100
+ * --connections is each wrk's: 1 sends one request at a time to each case, so that every
+ * request wakes its process alone (the per-wake-up work; docs/performance.md, change 19).
  * Cases are bench/run.mjs' names (`--help` there lists them) with one worker, or nginx-1w /
  * haproxy-1t / floor-1w. Prints one line per round and the median of the rounds' B/A ratios of CPU per
  * request, with their range, and writes the same to
