@@ -66,7 +66,7 @@ let spare: Array<Http1Connection | null> = [];
 let turnEndScheduled = false;
 /** Counted body-less heads started in the current turn. */
 let turnHeads = 0;
-/** The last turn counted more than one: this turn's counted heads are held. */
+/** The last turn that counted heads (its immediate ran) counted more than one: this turn's counted heads are held. */
 let batching = false;
 
 function endTurn(): void {
