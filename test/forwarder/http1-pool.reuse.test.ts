@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import type net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Http1Pool } from '../../src/forwarder/http1-pool.js';
@@ -22,6 +23,27 @@ afterEach(closeAll);
 
 const OK_HI = 'HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi';
 
+/** A raw upstream for a child process: prints its port, then `<path> <hrtime ns>` as each head arrives, and answers "ok". */
+const STAMPING_SERVER = `
+const net = require('node:net');
+const server = net.createServer((socket) => {
+  let pending = '';
+  socket.on('error', () => {});
+  socket.on('data', (d) => {
+    const at = process.hrtime.bigint();
+    pending += d.toString('latin1');
+    let end;
+    while ((end = pending.indexOf('\\r\\n\\r\\n')) >= 0) {
+      const path = pending.slice(0, end).split(' ')[1];
+      pending = pending.slice(end + 4);
+      process.stdout.write(path + ' ' + at + '\\n');
+      socket.write('HTTP/1.1 200 OK\\r\\nContent-Length: 2\\r\\n\\r\\nok');
+    }
+  });
+});
+server.listen(0, '127.0.0.1', () => process.stdout.write('port ' + server.address().port + '\\n'));
+`;
+
 describe('Http1Pool connection reuse rules', () => {
   it('headsStartedManyPerTurn_areEachSentOnce_andOneAbortedBeforeItsTurnEndsIsNeverSent', async () => {
     // Several body-less heads in one event-loop turn make the next turn's heads wait for the
@@ -40,6 +62,57 @@ describe('Http1Pool connection reuse rules', () => {
     expect(outcomes.map((o) => o.body.toString())).toEqual(['/a1', '/a2', '/a3', '/b1', '/b3', '/b4']);
     await sleep(50);
     expect(seen.sort()).toEqual(['/a1', '/a2', '/a3', '/b1', '/b3', '/b4']);
+  });
+
+  it('aHeadAloneOnItsUpstream_isWrittenAtOnce_whileAnotherPoolsHeadsWaitForTheTurnsEnd', async () => {
+    // Change 19 of docs/performance.md: only a head whose pool has another exchange in flight
+    // is held to the end of the turn. The upstream is a child process that stamps each head's
+    // arrival, so the stamps are taken while this process is busy.
+    const child = spawn(process.execPath, ['-e', STAMPING_SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      const lines: string[] = [];
+      let partial = '';
+      child.stdout.on('data', (d: Buffer) => {
+        partial += d.toString();
+        const parts = partial.split('\n');
+        partial = parts.pop()!;
+        lines.push(...parts);
+      });
+      await eventually(() => lines.length > 0);
+      const port = Number(lines[0].replace('port ', ''));
+      const busy = pool(port);
+      const alone = pool(port);
+      // Connected idle sockets on both pools, so that a write reaches the kernel at once (a
+      // write to a socket still connecting waits for the event loop, held or not).
+      await Promise.all([1, 2, 3, 4, 5].map((i) => exchange(busy, forwardRequest('GET', { path: `/w${i}` }))));
+      await exchange(alone, forwardRequest('GET', { path: '/warm' }));
+      const first = [1, 2, 3].map((i) => exchange(busy, forwardRequest('GET', { path: `/a${i}` })));
+      const second = await new Promise<Array<Promise<Outcome>>>((resolve) => setImmediate(() => {
+        // The pool's own immediate ran first: its last turn counted two heads, so this turn's
+        // counted heads are held. a1-a3 are still in flight (no poll phase has run since).
+        const started = [
+          exchange(busy, forwardRequest('GET', { path: '/a4' })),
+          exchange(busy, forwardRequest('GET', { path: '/a5' })),
+          exchange(alone, forwardRequest('GET', { path: '/b1' })),
+        ];
+        // 300 ms, and the assertions ask for 100: the child has 200 ms to read b1's head even
+        // on a loaded machine.
+        const until = Date.now() + 300;
+        while (Date.now() < until) { /* keep the turn from ending */ }
+        resolve(started);
+      }));
+      const outcomes = await Promise.all([...first, ...second]);
+      expect(outcomes.map((o) => o.body.toString())).toEqual(['ok', 'ok', 'ok', 'ok', 'ok', 'ok']);
+      await eventually(() => lines.length >= 12);
+      const stamp = new Map(lines.slice(1).map((l) => l.split(' ')).map(([path, ns]) => [path, BigInt(ns)]));
+      const msBefore = (a: string, b: string) => Number(stamp.get(b)! - stamp.get(a)!) / 1e6;
+      // b1 left during the busy turn; a4 and a5 only once it had ended (written at once, as
+      // without batching, they would have arrived with b1).
+      expect(msBefore('/b1', '/a4')).toBeGreaterThan(100);
+      expect(msBefore('/b1', '/a5')).toBeGreaterThan(100);
+    } finally {
+      child.kill();
+    }
   });
 
   it('request_reusesConnection_afterCleanlyFinishedExchange', async () => {
