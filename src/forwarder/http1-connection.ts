@@ -39,10 +39,11 @@ const DL_IDLE = 4;
 const CARRY_MIN_BYTES = 4096;
 
 /**
- * Body-less request heads under load: when the last event-loop turn started more than one,
- * the heads of this turn are written together once its I/O callbacks have run (setImmediate:
- * the check phase follows the poll phase, and the poll phase does not block while an
- * immediate is pending); otherwise each is written at once.
+ * Body-less request heads under load. A head is *counted* when its pool has another exchange
+ * in flight. When the last turn of the event loop that counted heads counted more than one,
+ * this turn's counted heads are held and written together once its I/O callbacks have run
+ * (setImmediate: the check phase follows the poll phase, and the poll phase does not block
+ * while an immediate is pending); every other head is written at once.
  *
  * Why: an upstream that answers faster than the gateway forwards is asleep in epoll when each
  * head arrives, and a write that wakes a sleeping reader is the most expensive syscall of a
@@ -51,9 +52,9 @@ const CARRY_MIN_BYTES = 4096;
  * upstream once. At a moderate rate a request is alone in its turn and is written at once, so
  * the upstream works on it while the gateway finishes the turn. docs/performance.md, change 13.
  *
- * Only a head whose pool has another exchange in flight is counted (and schedules the turn's
- * end): a request alone on its upstream cannot share that upstream's wake-up with anyone, and
- * the immediate would cost it a check-phase callback (~2,000 instructions, change 19).
+ * Only counted heads schedule the turn's end: a request alone on its upstream cannot share
+ * that upstream's wake-up with anyone, and the immediate would cost it a check-phase callback
+ * (~2,000 instructions, change 19).
  *
  * The held connections sit in slots [0, heldCount) of `held`, which is reused turn after turn
  * (setting an array's length to 0 frees its backing store and is a call into V8's runtime);
