@@ -160,6 +160,10 @@ const NO_LINE: LineRecord = {
   framing: 0, facts: 0, valueStart: 0, valueEnd: 0, bits: 0,
 };
 
+/** A head's arrays before its first field is known (never handed over: see #finishHead). */
+const NO_HEADERS: string[] = [];
+const NO_HEADER_BYTES: Array<Uint8Array | null> = [];
+
 const KNOWN_NAMES: KnownName[][] = [];
 for (const name of [
   'Content-Length', 'Content-Type', 'Date', 'Server', 'Connection', 'Keep-Alive',
@@ -322,6 +326,20 @@ export class ResponseParser {
   #viewOf: Buffer | null = null;
   /** The lines of earlier heads on this connection, by position (see LineRecord). */
   readonly #lines: LineRecord[] = [];
+  /**
+   * True while every field line of the current head so far is the remembered line at its
+   * position (`#lines[0, #lineIndex)`): their fields are not pushed one by one but taken from
+   * the records when the head ends, or when a line that is not remembered comes.
+   */
+  #fromRecords = true;
+  /**
+   * The arrays of the last head that was all remembered lines, and its line count: a head
+   * whose lines are again the same records hands over the same (immutable) arrays. Null once a
+   * record they were made from is replaced.
+   */
+  #recordHeaders: string[] | null = null;
+  #recordHeaderBytes: Array<Uint8Array | null> = [];
+  #recordCount = 0;
   /** The last status line (CRLF included), as words too, and what it said. */
   #statusLine: Uint8Array | null = null;
   #statusLineWords: Int32Array = new Int32Array(0);
@@ -360,11 +378,15 @@ export class ResponseParser {
   get offset(): number { return this.#offset; }
   get statusCode(): number { return this.#statusCode; }
   get statusMessage(): string { return this.#statusMessage; }
-  /** Flat [name, value, ...]; a fresh array per final head, owned by the receiver. */
+  /**
+   * Flat [name, value, ...]; immutable: a head whose every line repeats the connection's
+   * last such head (same lines, same count) hands over that head's array again.
+   */
   get headers(): string[] { return this.#headers; }
   /**
    * Beside `headers`, index for index: the bytes of a name or value the parser holds as an
-   * immutable byte array (known names; every name and value of a remembered line), else null. A fresh array per head.
+   * immutable byte array (known names; every name and value of a remembered line), else null.
+   * Shared between heads as `headers` is.
    */
   get headerBytes(): ReadonlyArray<Uint8Array | null> { return this.#headerBytes; }
   /** Every header value of the head is ASCII (no byte above 0x7f: its latin1 string is its UTF-8 too). */
@@ -517,8 +539,9 @@ export class ResponseParser {
   #resetHead(): void {
     this.#sectionBytes = 0;
     this.#scanned = 0;
-    this.#headers = [];
-    this.#headerBytes = [];
+    this.#headers = NO_HEADERS;
+    this.#headerBytes = NO_HEADER_BYTES;
+    this.#fromRecords = true;
     this.#valueBits = 0;
     this.#lineIndex = 0;
     this.#contentLength = -1;
@@ -694,8 +717,10 @@ export class ResponseParser {
     this.#sectionBytes += n;
     this.#lineIndex = k + 1;
     this.#valueBits |= line.bits;
-    this.#headers.push(line.name, line.value);
-    this.#headerBytes.push(line.nameBytes, line.valueBytes);
+    if (!this.#fromRecords) {
+      this.#headers.push(line.name, line.value);
+      this.#headerBytes.push(line.nameBytes, line.valueBytes);
+    }
     return this.#frame(line.framing, line.facts, buf, s + line.valueStart, s + line.valueEnd) ? s + n : FAST_FAILED;
   }
 
@@ -708,6 +733,7 @@ export class ResponseParser {
       (this.#trailers ??= []).push(name, value);
       return true;
     }
+    if (this.#fromRecords) this.#takeRecords();
     this.#headers.push(name, value);
     this.#headerBytes.push(known === undefined ? null : known.nameBytes, null);
     const framing = known === undefined ? framingOf(buf, s, nameEnd) : known.framing;
@@ -734,8 +760,26 @@ export class ResponseParser {
         valueStart: valueStart - s, valueEnd: valueEnd - s, bits: this.#lineBits,
       };
     }
-    if (k < lines.length) lines[k] = line;
-    else lines.push(line);
+    if (k < lines.length) {
+      lines[k] = line;
+      this.#recordHeaders = null;
+    } else {
+      lines.push(line);
+    }
+  }
+
+  /** The fields of the head's lines so far, all remembered lines, into fresh arrays. */
+  #takeRecords(): void {
+    this.#fromRecords = false;
+    const headers: string[] = [];
+    const bytes: Array<Uint8Array | null> = [];
+    for (let k = 0; k < this.#lineIndex; k++) {
+      const line = this.#lines[k];
+      headers.push(line.name, line.value);
+      bytes.push(line.nameBytes, line.valueBytes);
+    }
+    this.#headers = headers;
+    this.#headerBytes = bytes;
   }
 
   /** Apply a field's framing (FR_*, with what its value said) to the head's framing facts. */
@@ -834,6 +878,17 @@ export class ResponseParser {
     }
     this.#hasBody = !noBody;
     this.#keepAlive = keepAlive;
+    if (this.#fromRecords) {
+      if (this.#recordHeaders !== null && this.#recordCount === this.#lineIndex) {
+        this.#headers = this.#recordHeaders;
+        this.#headerBytes = this.#recordHeaderBytes;
+      } else {
+        this.#takeRecords();
+        this.#recordHeaders = this.#headers;
+        this.#recordHeaderBytes = this.#headerBytes;
+        this.#recordCount = this.#lineIndex;
+      }
+    }
     return PARSE_HEAD;
   }
 

@@ -60,7 +60,9 @@ export interface ForwardError {
 
 /**
  * A final (non-1xx) response head as the parser read it. The object itself is the parser's
- * and moves on to the next response: read it during `onHead`; the arrays are the receiver's.
+ * and moves on to the next response: read it during `onHead`. The arrays may be kept but never
+ * written to: a head whose every line repeats the connection's last such head hands over the
+ * same arrays again.
  */
 export interface ResponseHead {
   readonly statusCode: number;
@@ -69,7 +71,7 @@ export interface ResponseHead {
    * Flat: [name, value, name, value, ...], names and values exactly as received
    * (latin1-decoded), hop-by-hop headers included; filtering is the pipeline's job.
    */
-  readonly headers: string[];
+  readonly headers: readonly string[];
   /**
    * Index for index with `headers`: the exact bytes of a name or value when the parser has
    * them as an immutable array (common names; lines the connection saw before), else null.

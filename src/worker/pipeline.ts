@@ -410,6 +410,7 @@ const COLON_SP = Buffer.from(': ');
 
 /** Whether two heads' headerBytes are the same arrays, index for index. */
 function sameLines(a: ReadonlyArray<Uint8Array | null>, b: ReadonlyArray<Uint8Array | null>): boolean {
+  if (a === b) return true; // the parser handed over the same arrays: every line repeated
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -450,7 +451,7 @@ class RequestContext implements ResponseHandler, QueuedRequest {
   // Response relay state.
   #status = 0;
   #statusMessage = '';
-  #responseHeaders: string[] | null = null;
+  #responseHeaders: readonly string[] | null = null;
   /** Every value of #responseHeaders is ASCII (the parser says so; no per-value check). */
   #responseAscii = false;
   /** The parser's bytes of names and values, index for index with #responseHeaders (or null). */

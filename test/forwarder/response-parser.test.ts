@@ -357,6 +357,37 @@ describe('ResponseParser', () => {
     }), { numRuns: 1000 });
   });
 
+  it('aHeadWhoseEveryLineRepeats_handsOverTheSameArraysAgain_andAHeadWithAnotherLineFreshOnes', () => {
+    // The relay's memo of the head block is found by identity when the parser hands over the
+    // same arrays; they must then hold this head's fields, and a changed line must not show
+    // through arrays handed over before.
+    const parser = new ResponseParser(1024);
+    const head = (date: string) => Buffer.from(`HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: ${date}\r\nX-Custom: one\r\nContent-Length: 0\r\n\r\n`, 'latin1');
+    const fields = (date: string) => ['Server', 'nginx', 'Date', date, 'X-Custom', 'one', 'Content-Length', '0'];
+    const d1 = 'Mon, 07 Dec 2026 23:00:00 GMT';
+    const d2 = 'Mon, 07 Dec 2026 23:00:01 GMT';
+    parsePieces([head(d1)], false, 1024, parser);
+    const second = parsePieces([head(d1)], false, 1024, parser);
+    const third = parsePieces([head(d1)], false, 1024, parser);
+    expect(third.headers).toBe(second.headers);
+    expect(third.headerBytes).toBe(second.headerBytes);
+    expect(third.headers).toEqual(fields(d1));
+
+    const changed = parsePieces([head(d2)], false, 1024, parser);
+    expect(changed.headers).not.toBe(third.headers);
+    expect(changed.headers).toEqual(fields(d2));
+    expect(third.headers).toEqual(fields(d1));
+    // The changed line is remembered: the heads after it share again, with the new value.
+    const next = parsePieces([head(d2)], false, 1024, parser);
+    const after = parsePieces([head(d2)], false, 1024, parser);
+    expect(after.headers).toBe(next.headers);
+    expect(after.headers).toEqual(fields(d2));
+    expect(after.headerBytes!.map((b) => (b === null ? null : Buffer.from(b).toString('latin1')))).toEqual(fields(d2));
+    // A head with fewer of the same lines is not the longer head's arrays.
+    const shorter = parsePieces([Buffer.from('HTTP/1.1 200 OK\r\nServer: nginx\r\n\r\n', 'latin1')], true, 1024, parser);
+    expect(shorter.headers).toEqual(['Server', 'nginx']);
+  });
+
   it('headerBytes_coverEveryField_whenTheConnectionsLastHeadRepeats', () => {
     // A repeated head is taken from the remembered lines, which hold the bytes of every name
     // and value (not only the known ones): the relay then writes bytes, no strings.
