@@ -5,7 +5,10 @@
  * Usage (after `npm run build`): taskset -c 1 node bench/micro/parse-loop.mjs
  * Environment: REPS (5) rounds of N (1,000,000) responses; prints ns per response per round.
  * Under callgrind (`REPS=1 N=100000` and `N=300000`, the difference of the two totals / 200,000)
- * it gives instructions per response without the machine's noise.
+ * it gives instructions per response without the machine's noise. Run node with
+ * `--single-threaded` there: with V8 compiling on its own threads, when the optimized code
+ * arrives depends on callgrind's scheduling (a loop of 200,000 once counted more than one of 400,000).
+ *   REPS=1 N=100000 valgrind --tool=callgrind --callgrind-out-file=/dev/null node --single-threaded bench/micro/parse-loop.mjs
  */
 import { ResponseParser, PARSE_COMPLETE } from '../../dist/forwarder/response-parser.js';
 
