@@ -160,7 +160,7 @@ const NO_LINE: LineRecord = {
   framing: 0, facts: 0, valueStart: 0, valueEnd: 0, bits: 0,
 };
 
-/** A head's arrays before its first field is known (never handed over: see #finishHead). */
+/** A head's arrays until its fields are known: a final head always gets its own (#finishHead). */
 const NO_HEADERS: string[] = [];
 const NO_HEADER_BYTES: Array<Uint8Array | null> = [];
 
@@ -388,7 +388,7 @@ export class ResponseParser {
    * Flat [name, value, ...]; immutable: a head whose every line repeats the connection's
    * last such head (same lines, same count) hands over that head's array again.
    */
-  get headers(): string[] { return this.#headers; }
+  get headers(): readonly string[] { return this.#headers; }
   /**
    * Beside `headers`, index for index: the bytes of a name or value the parser holds as an
    * immutable byte array (known names; every name and value of a remembered line), else null.
