@@ -160,9 +160,19 @@ const NO_LINE: LineRecord = {
   framing: 0, facts: 0, valueStart: 0, valueEnd: 0, bits: 0,
 };
 
-/** A head's arrays until its fields are known: a final head always gets its own (#finishHead). */
+/**
+ * A head's arrays while every field line so far is the remembered line at its position: the
+ * fields are taken from the records when a line that is not remembered comes, or when the head
+ * ends (#finishHead), so a final head always gets real arrays.
+ */
 const NO_HEADERS: string[] = [];
 const NO_HEADER_BYTES: Array<Uint8Array | null> = [];
+
+/** The arrays made for the last head that was all remembered lines (2 entries a line). */
+interface RecordedHead {
+  readonly headers: string[];
+  readonly bytes: Array<Uint8Array | null>;
+}
 
 const KNOWN_NAMES: KnownName[][] = [];
 for (const name of [
@@ -333,19 +343,10 @@ export class ResponseParser {
   /** The lines of earlier heads on this connection, by position (see LineRecord). */
   readonly #lines: LineRecord[] = [];
   /**
-   * True while every field line of the current head so far is the remembered line at its
-   * position (`#lines[0, #lineIndex)`): their fields are not pushed one by one but taken from
-   * the records when the head ends, or when a line that is not remembered comes.
+   * A head whose lines are again the same records, as many, hands over these (immutable) arrays
+   * again. Null once a record they were made from is replaced.
    */
-  #fromRecords = true;
-  /**
-   * The arrays of the last head that was all remembered lines, and its line count: a head
-   * whose lines are again the same records hands over the same (immutable) arrays. Null once a
-   * record they were made from is replaced.
-   */
-  #recordHeaders: string[] | null = null;
-  #recordHeaderBytes: Array<Uint8Array | null> = [];
-  #recordCount = 0;
+  #recorded: RecordedHead | null = null;
   /** The last status line (CRLF included), as words too, and what it said. */
   #statusLine: Uint8Array | null = null;
   #statusLineWords: Int32Array = new Int32Array(0);
@@ -548,7 +549,6 @@ export class ResponseParser {
     this.#scanned = 0;
     this.#headers = NO_HEADERS;
     this.#headerBytes = NO_HEADER_BYTES;
-    this.#fromRecords = true;
     this.#valueBits = 0;
     this.#lineIndex = 0;
     this.#contentLength = -1;
@@ -724,7 +724,7 @@ export class ResponseParser {
     this.#sectionBytes += n;
     this.#lineIndex = k + 1;
     this.#valueBits |= line.bits;
-    if (!this.#fromRecords) {
+    if (this.#headers !== NO_HEADERS) {
       this.#headers.push(line.name, line.value);
       this.#headerBytes.push(line.nameBytes, line.valueBytes);
     }
@@ -740,7 +740,7 @@ export class ResponseParser {
       (this.#trailers ??= []).push(name, value);
       return true;
     }
-    if (this.#fromRecords) this.#takeRecords();
+    if (this.#headers === NO_HEADERS) this.#takeRecords();
     this.#headers.push(name, value);
     this.#headerBytes.push(known === undefined ? null : known.nameBytes, null);
     const framing = known === undefined ? framingOf(buf, s, nameEnd) : known.framing;
@@ -770,7 +770,7 @@ export class ResponseParser {
     }
     if (k < lines.length) {
       lines[k] = line;
-      this.#recordHeaders = null;
+      this.#recorded = null;
     } else {
       lines.push(line);
     }
@@ -778,7 +778,6 @@ export class ResponseParser {
 
   /** The fields of the head's lines so far, all remembered lines, into fresh arrays. */
   #takeRecords(): void {
-    this.#fromRecords = false;
     const headers: string[] = [];
     const bytes: Array<Uint8Array | null> = [];
     for (let k = 0; k < this.#lineIndex; k++) {
@@ -886,15 +885,14 @@ export class ResponseParser {
     }
     this.#hasBody = !noBody;
     this.#keepAlive = keepAlive;
-    if (this.#fromRecords) {
-      if (this.#recordHeaders !== null && this.#recordCount === this.#lineIndex) {
-        this.#headers = this.#recordHeaders;
-        this.#headerBytes = this.#recordHeaderBytes;
+    if (this.#headers === NO_HEADERS) {
+      const recorded = this.#recorded;
+      if (recorded !== null && recorded.headers.length === 2 * this.#lineIndex) {
+        this.#headers = recorded.headers;
+        this.#headerBytes = recorded.bytes;
       } else {
         this.#takeRecords();
-        this.#recordHeaders = this.#headers;
-        this.#recordHeaderBytes = this.#headerBytes;
-        this.#recordCount = this.#lineIndex;
+        this.#recorded = { headers: this.#headers, bytes: this.#headerBytes };
       }
     }
     return PARSE_HEAD;
