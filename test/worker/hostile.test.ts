@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AUDIENCE, ISSUER, rsaKey, sign } from '../auth/support.js';
 import { startGateway, type GatewayProcess } from '../support/gateway.js';
 import { startByteTap, startUpstream, type ByteTap, type Upstream } from '../support/upstream.js';
+import { untilStill } from '../support/wait.js';
 import { exchange, parseOneRequest, responseBody } from './hostile.support.js';
 
 type UpstreamName = 'api' | 'admin' | 'other';
@@ -223,14 +224,8 @@ describe('hostile input against a running gateway', () => {
   }
 
   /** Wait (bounded) until the upstreams stop receiving: a forwarded request may still be in flight. */
-  async function settled(): Promise<void> {
-    let last = '';
-    for (let i = 0; i < 20; i++) {
-      const now = UPSTREAMS.map((n) => `${ups[n].seen.length}/${taps[n].all().length}`).join(',');
-      if (now === last) return;
-      last = now;
-      await new Promise((r) => setTimeout(r, 50));
-    }
+  function settled(): Promise<void> {
+    return untilStill(() => UPSTREAMS.map((n) => `${ups[n].seen.length}/${taps[n].all().length}`).join(','), 50, 1000);
   }
 
   function checkNothingForwarded(before: ReturnType<typeof mark>, label: string, except: UpstreamName | null = null): void {

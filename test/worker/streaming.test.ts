@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
+import { request, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayProcess } from '../support/gateway.js';
 import { sendRepeated, startUpstream, type Upstream } from '../support/upstream.js';
+import { untilStill } from '../support/wait.js';
 
 const MiB = 1024 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
@@ -115,38 +116,23 @@ describe('streaming with bounded memory', () => {
   });
 
   it('slowClient_makesTheGatewayPauseTheUpstream_insteadOfBufferingTheResponse', async () => {
-    const { peak, before, result } = await peakRss(gw.child.pid!, new Promise<{ received: number; writtenWhilePaused: number }>((resolve, reject) => {
-      const req = request(`${gw.url}/slow-download`, (res) => {
-        let received = 0;
-        // Take the first chunk, then stop reading: from here on only the socket buffers
-        // (client, gateway, upstream) may fill, and the upstream must be held back.
-        res.once('data', (c: Buffer) => {
-          received += c.length;
-          res.pause();
-          // The socket buffers on the way (autotuned on loopback: several MiB each) fill first,
-          // slower on a busy machine; once the upstream's writes have stood still for 500 ms
-          // (or after 10 s), they must stay still for another second.
-          void (async () => {
-            let last = slowWritten;
-            let stillSince = Date.now();
-            for (const started = Date.now(); Date.now() - stillSince < 500 && Date.now() - started < 10_000;) {
-              await new Promise((r) => setTimeout(r, 50));
-              if (slowWritten !== last) {
-                last = slowWritten;
-                stillSince = Date.now();
-              }
-            }
-            const atStill = slowWritten;
-            await new Promise((r) => setTimeout(r, 1000));
-            const writtenWhilePaused = slowWritten - atStill;
-            res.destroy();
-            resolve({ received, writtenWhilePaused });
-          })();
-        });
+    const pausedDownload = async (): Promise<{ writtenWhilePaused: number }> => {
+      const res = await new Promise<IncomingMessage>((resolve, reject) => {
+        request(`${gw.url}/slow-download`, resolve).on('error', reject).end();
       });
-      req.on('error', reject);
-      req.end();
-    }));
+      // Take the first chunk, then stop reading: from here on only the socket buffers
+      // (client, gateway, upstream) may fill, and the upstream must be held back.
+      await new Promise((resolve) => res.once('data', () => { res.pause(); resolve(undefined); }));
+      // The buffers on the way (autotuned on loopback: several MiB each) fill first, slower on
+      // a busy machine; once the upstream's writes have stood still for 500 ms (or after 10 s),
+      // they must stay still for another second.
+      await untilStill(() => slowWritten, 500, 10_000);
+      const atStill = slowWritten;
+      await new Promise((r) => setTimeout(r, 1000));
+      res.destroy();
+      return { writtenWhilePaused: slowWritten - atStill };
+    };
+    const { peak, before, result } = await peakRss(gw.child.pid!, pausedDownload());
     expect(slowBlocked).toBe(true);
     // Socket buffers (client, gateway, upstream) hold some MiB; the gateway holds nothing
     // beyond its write backlog, so the upstream is stopped long before 512 MiB, and stays so.
